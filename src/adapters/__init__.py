@@ -1,0 +1,1 @@
+"""Implementations of the core's ports. Sub-packages never import each other."""

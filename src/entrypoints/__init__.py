@@ -1,0 +1,1 @@
+"""The composition root and the ways in (CLI, and later HTTP). The only place that wires things."""

@@ -1,0 +1,5 @@
+"""payments_core: the pure domain of a multi-tenant payments engine.
+
+No I/O, no framework, no clock and no randomness: what it needs from the world it receives
+through the ports in `payments_core.ports`.
+"""
