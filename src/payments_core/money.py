@@ -12,7 +12,8 @@ Invariants
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation as DecimalInvalidOperation
+from decimal import Decimal
+from decimal import InvalidOperation as DecimalInvalidOperation
 from typing import Final
 
 import attrs
@@ -31,7 +32,7 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
     "XAF": 0, "XOF": 0, "ZAR": 2,
 }  # fmt: skip
 
-_DECIMAL_TEXT = re.compile(r"-?\d{1,30}(\.\d{1,30})?")
+_DECIMAL_TEXT = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
 
 
 def exponent_of(currency: str) -> int:
