@@ -140,12 +140,17 @@ class FeeRule:
                 minimum=minimum.to_major_string(),
                 currency=gross.currency,
             )
+        fee = min(self.uncapped_fee(gross), gross)
+        return FeeQuote(gross, fee, gross - fee, self)
+
+    def uncapped_fee(self, gross: Money) -> Money:
+        """The rule's fee before it is capped at the gross: what to tell a caller whose
+        amount does not even cover it."""
         pct = (gross.minor * self.basis_points + _MAX_BASIS_POINTS // 2) // _MAX_BASIS_POINTS
         minor = max(self.flat_minor + pct, self.minimum_minor)
         if self.maximum_minor is not None:
             minor = min(minor, self.maximum_minor)
-        fee = Money(min(minor, gross.minor), gross.currency)
-        return FeeQuote(gross, fee, gross - fee, self)
+        return Money(minor, gross.currency)
 
 
 @attrs.frozen

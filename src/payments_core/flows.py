@@ -96,9 +96,10 @@ def withdrawal_initiated(
 ) -> TransferRequest:
     """Reserve the gross at once, so that two withdrawals can never spend the same money."""
     if quote.net.minor <= 0:
+        fee = quote.rule.uncapped_fee(quote.gross) if quote.rule is not None else quote.fee
         raise InvalidAmount(
-            "the amount must be larger than the withdrawal fee",
-            fee=quote.fee.to_major_string(),
+            f"the amount must be larger than the withdrawal fee of {fee}",
+            fee=fee.to_major_string(),
             currency=quote.gross.currency,
         )
     currency = quote.gross.currency

@@ -118,7 +118,7 @@ def test_a_failed_posting_leaves_no_trace_of_the_postings_before_it():
 
 
 def test_credits_must_not_exceed_debits_is_enforced_on_flagged_accounts():
-    store, chart, _ = store_with_chart()
+    store, _, _ = store_with_chart()
     store.open_accounts(
         [plain_account("t1/liability", credits_must_not_exceed_debits=True), plain_account("t1/other")]
     )
