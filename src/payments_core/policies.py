@@ -97,6 +97,8 @@ class Principal:
     subject: str = attrs.field(validator=_check_non_blank)
     scopes: frozenset[str] = attrs.field(converter=_to_scopes)
     mfa_verified_at: datetime | None = attrs.field(default=None, validator=_check_mfa)
+    # False for test-mode credentials (`sk_test_…`): they reach only the sandbox provider.
+    livemode: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
     @classmethod
     def user(
@@ -105,12 +107,13 @@ class Principal:
         user_id: str,
         scopes: Iterable[str],
         mfa_verified_at: datetime | None = None,
+        livemode: bool = True,
     ) -> Principal:
-        return cls(tenant_id, PrincipalKind.USER, user_id, scopes, mfa_verified_at)
+        return cls(tenant_id, PrincipalKind.USER, user_id, scopes, mfa_verified_at, livemode)
 
     @classmethod
-    def api_key(cls, tenant_id: str, key_id: str, scopes: Iterable[str]) -> Principal:
-        return cls(tenant_id, PrincipalKind.API_KEY, key_id, scopes)
+    def api_key(cls, tenant_id: str, key_id: str, scopes: Iterable[str], livemode: bool = True) -> Principal:
+        return cls(tenant_id, PrincipalKind.API_KEY, key_id, scopes, None, livemode)
 
     @property
     def is_user(self) -> bool:

@@ -39,6 +39,7 @@ class InMemoryLedgerStore:
         self._transfers: dict[Key, Transfer] = {}
         self._holds: dict[Key, Hold] = {}
         self._entries: list[Entry] = []
+        self._saved: tuple[dict[Key, Account], dict[Key, Transfer], dict[Key, Hold], int] | None = None
 
     # LedgerView: what the engine reads.
     def find_account(self, tenant_id: str, account_id: str) -> Account | None:
@@ -132,6 +133,25 @@ class InMemoryLedgerStore:
     def balance_at(self, tenant_id: str, account_id: str, at: datetime) -> Balances:
         self.account(tenant_id, account_id)
         return fold(self.entries(tenant_id, account_id), until=at).get(account_id, Balances())
+
+    def begin(self) -> None:
+        """Remember the current state so that `restore` can bring it back (a unit of work)."""
+        self._saved = (
+            dict(self._accounts),
+            dict(self._transfers),
+            dict(self._holds),
+            len(self._entries),
+        )
+
+    def restore(self) -> None:
+        if self._saved is not None:
+            accounts, transfers, holds, entries = self._saved
+            self._accounts, self._transfers, self._holds = accounts, transfers, holds
+            del self._entries[entries:]
+        self._saved = None
+
+    def release(self) -> None:
+        self._saved = None
 
     def _commit(self, outcome: Outcome) -> None:
         if outcome.replayed:

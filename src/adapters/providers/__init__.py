@@ -1,0 +1,1 @@
+"""Payment provider adapters: each speaks one provider's API behind the core's port."""
