@@ -5,7 +5,9 @@ Amounts are in one currency; F is the tenant's fee from its fee schedule.
 | event                   | mode         | postings (debit -> credit: amount)                          |
 |-------------------------|--------------|-------------------------------------------------------------|
 | payment completed, G    | posted       | clearing -> wallet: G-F; clearing -> platform_fees: F       |
-| refund R (fee share s)  | posted       | wallet -> clearing: R-s; platform_fees -> clearing: s       |
+| refund initiated, R (s) | pending      | wallet -> clearing: R-s; platform_fees -> clearing: s       |
+| refund succeeded        | post_pending | the hold, in full                                           |
+| refund failed           | void_pending | the hold is released                                        |
 | withdrawal initiated, A | pending      | wallet -> payouts_in_transit: A-f; wallet -> platform_fees: f |
 | withdrawal approved     | post_pending | the hold, in full                                           |
 | withdrawal cancelled    | void_pending | the hold is released                                        |
@@ -16,6 +18,10 @@ Amounts are in one currency; F is the tenant's fee from its fee schedule.
 Zero-amount legs (no fee, no fee share) are left out: a posting always moves something.
 Each function checks its own preconditions; the ledger checks the flags (a wallet that cannot
 cover a refund or a withdrawal raises `INSUFFICIENT_FUNDS` when the transfer is submitted).
+
+Refunds and withdrawals are two-phase: the hold lowers the wallet's available balance when the
+request is made, so two requests can never spend the same money, and the provider's answer
+later posts the hold (it paid) or voids it (it refused, the money is back).
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from payments_core.ledger import Chart, Posting, TransferRequest
 from payments_core.money import Money
 
 PAYMENT_COMPLETED = "payment_completed"
-REFUND = "refund"
+REFUND = "refund"  # the hold that carries a refund's postings
+REFUND_SUCCEEDED = "refund_succeeded"
+REFUND_FAILED = "refund_failed"
 WITHDRAWAL_HOLD = "withdrawal_hold"
 WITHDRAWAL_APPROVED = "withdrawal_approved"
 WITHDRAWAL_CANCELLED = "withdrawal_cancelled"
@@ -62,7 +70,7 @@ def payment_completed(
     )
 
 
-def refund(
+def refund_initiated(
     chart: Chart,
     transfer_id: str,
     provider: str,
@@ -70,13 +78,14 @@ def refund(
     fee_share: Money | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> TransferRequest:
-    """Give `amount` back to the customer; `fee_share` is the part of the fee the platform returns."""
+    """Hold `amount` for the customer while the provider refunds it; `fee_share` is the part of
+    the fee the platform returns. The wallet's available balance drops at once."""
     amount.require_positive()
     share = fee_share if fee_share is not None else Money.zero(amount.currency)
     if share.minor < 0 or share > amount:
         raise InvalidAmount("a fee share lies between zero and the refund", currency=amount.currency)
     clearing = chart.clearing(provider, amount.currency)
-    return TransferRequest.posted(
+    return TransferRequest.pending(
         transfer_id,
         chart.tenant_id,
         REFUND,
@@ -84,8 +93,18 @@ def refund(
             (chart.wallet(amount.currency), clearing, amount - share),
             (chart.platform_fees(amount.currency), clearing, share),
         ),
-        metadata,
+        metadata=metadata,
     )
+
+
+def refund_succeeded(chart: Chart, transfer_id: str, hold_id: str) -> TransferRequest:
+    """The provider paid the customer back: the held money leaves for good."""
+    return TransferRequest.post_pending(transfer_id, chart.tenant_id, REFUND_SUCCEEDED, hold_id)
+
+
+def refund_failed(chart: Chart, transfer_id: str, hold_id: str) -> TransferRequest:
+    """The provider refused the refund: the held money is the tenant's again."""
+    return TransferRequest.void_pending(transfer_id, chart.tenant_id, REFUND_FAILED, hold_id)
 
 
 def withdrawal_initiated(

@@ -1,8 +1,8 @@
 """A whole in-memory deployment of the core for use-case tests: fakes, never mocks.
 
-    core = make_core()
-    alice = core.user("alice", ALL_SCOPES)         # fresh MFA, tenant t1
-    session = checkout.create_session(core.deps, alice, ...)
+core = make_core()
+alice = core.user("alice", ALL_SCOPES)         # fresh MFA, tenant t1
+session = checkout.create_session(core.deps, alice, ...)
 """
 
 from __future__ import annotations

@@ -67,38 +67,84 @@ def test_a_payment_without_fee_moves_one_leg():
     assert len(request.postings) == 1
 
 
-def test_a_refund_debits_the_wallet_and_returns_the_money_to_clearing():
+def available(store, account_id):
+    return store.account("t1", account_id).available().minor
+
+
+def test_a_refund_hold_lowers_the_available_wallet_at_once_and_moves_nothing_posted():
     store, chart, _ = store_with_chart()
     payment_of(store, chart, kes("1000.00"))
-    store.submit(flows.refund(chart, "ref-1", "mpesa", kes("400.00")))
+    hold = store.submit(flows.refund_initiated(chart, "ref-1", "mpesa", kes("400.00")))
+    assert hold.mode is TransferMode.PENDING
+    assert hold.kind == flows.REFUND
+    assert available(store, chart.wallet("KES")) == 57500
+    assert balance(store, chart.wallet("KES")) == 97500
+    assert balance(store, chart.clearing("mpesa", "KES")) == -100000
+    assert problems(store.accounts("t1"), store.entries("t1")) == []
+
+
+def test_a_succeeded_refund_posts_the_hold_back_to_clearing():
+    store, chart, _ = store_with_chart()
+    payment_of(store, chart, kes("1000.00"))
+    store.submit(flows.refund_initiated(chart, "ref-1", "mpesa", kes("400.00")))
+    posted = store.submit(flows.refund_succeeded(chart, "ref-1-ok", "ref-1"))
+    assert posted.mode is TransferMode.POST_PENDING
+    assert posted.kind == flows.REFUND_SUCCEEDED
+    assert store.hold("t1", "ref-1").status is HoldStatus.POSTED
     assert balance(store, chart.wallet("KES")) == 57500
     assert balance(store, chart.clearing("mpesa", "KES")) == -60000
     assert balance(store, chart.platform_fees("KES")) == 2500
+    assert problems(store.accounts("t1"), store.entries("t1")) == []
+
+
+def test_a_failed_refund_voids_the_hold_and_the_wallet_is_whole_again():
+    store, chart, _ = store_with_chart()
+    payment_of(store, chart, kes("1000.00"))
+    store.submit(flows.refund_initiated(chart, "ref-1", "mpesa", kes("400.00")))
+    voided = store.submit(flows.refund_failed(chart, "ref-1-failed", "ref-1"))
+    assert voided.mode is TransferMode.VOID_PENDING
+    assert voided.kind == flows.REFUND_FAILED
+    assert store.hold("t1", "ref-1").status is HoldStatus.VOIDED
+    assert available(store, chart.wallet("KES")) == 97500
+    assert balance(store, chart.clearing("mpesa", "KES")) == -100000
+    assert problems(store.accounts("t1"), store.entries("t1")) == []
 
 
 def test_a_refund_can_return_a_share_of_the_fee():
     store, chart, _ = store_with_chart()
     payment_of(store, chart, kes("1000.00"))
-    store.submit(flows.refund(chart, "ref-1", "mpesa", kes("1000.00"), fee_share=kes("25.00")))
+    store.submit(flows.refund_initiated(chart, "ref-1", "mpesa", kes("1000.00"), fee_share=kes("25.00")))
+    store.submit(flows.refund_succeeded(chart, "ref-1-ok", "ref-1"))
     assert balance(store, chart.wallet("KES")) == 0
     assert balance(store, chart.platform_fees("KES")) == 0
     assert balance(store, chart.clearing("mpesa", "KES")) == 0
 
 
-def test_a_refund_the_wallet_cannot_cover_is_refused_with_insufficient_funds():
+def test_a_refund_the_wallet_cannot_cover_is_refused_with_insufficient_funds_when_held():
     store, chart, _ = store_with_chart()
     payment_of(store, chart, kes("100.00"))
     with pytest.raises(InsufficientFunds) as raised:
-        store.submit(flows.refund(chart, "ref-1", "mpesa", kes("100.00")))
+        store.submit(flows.refund_initiated(chart, "ref-1", "mpesa", kes("100.00")))
     assert raised.value.code == "INSUFFICIENT_FUNDS"
+    assert available(store, chart.wallet("KES")) == 9750
+
+
+def test_two_refund_holds_can_never_spend_the_same_money():
+    store, chart, _ = store_with_chart()
+    payment_of(store, chart, kes("1000.00"))
+    store.submit(flows.refund_initiated(chart, "ref-1", "mpesa", kes("600.00")))
+    with pytest.raises(InsufficientFunds):
+        store.submit(flows.refund_initiated(chart, "ref-2", "mpesa", kes("600.00")))
 
 
 def test_a_refund_moves_a_positive_amount_and_a_sane_fee_share():
     chart = Chart("t1")
     with pytest.raises(InvalidAmount):
-        flows.refund(chart, "r", "mpesa", kes("0.00"))
+        flows.refund_initiated(chart, "r", "mpesa", kes("0.00"))
     with pytest.raises(InvalidAmount):
-        flows.refund(chart, "r", "mpesa", kes("1.00"), fee_share=kes("2.00"))
+        flows.refund_initiated(chart, "r", "mpesa", kes("1.00"), fee_share=kes("2.00"))
+    with pytest.raises(InvalidAmount):
+        flows.refund_initiated(chart, "r", "mpesa", kes("1.00"), fee_share=-kes("0.01"))
 
 
 def test_the_seed_withdrawal_holds_the_gross_and_splits_net_and_fee():
