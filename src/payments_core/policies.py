@@ -223,6 +223,7 @@ class StepUpAction(StrEnum):
     REFUND = "refund"
     API_KEYS = "api-keys"
     WEBHOOKS = "webhooks"
+    PROVIDER_CONFIG = "provider-config"  # replacing a provider credential redirects money
 
 
 MFA_FRESHNESS: Final = timedelta(minutes=5)

@@ -283,6 +283,7 @@ def test_step_up_action_values_are_the_published_strings() -> None:
         "refund",
         "api-keys",
         "webhooks",
+        "provider-config",
     }
 
 

@@ -6,6 +6,7 @@ import itertools
 import secrets
 import threading
 import uuid
+from datetime import UTC, datetime
 
 
 class RandomIds:
@@ -40,3 +41,10 @@ class InMemorySecretBox:
             return self._plaintexts[sealed]
         except KeyError:
             raise ValueError("unknown sealed secret") from None
+
+
+class SystemClock:
+    """The real time, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -72,3 +72,18 @@ def freeze_strings(value: Mapping[str, str] | None) -> Mapping[str, str]:
         if not isinstance(key, str) or not isinstance(item, str) or len(key) > 64 or len(item) > 256:
             raise ValidationError("details are short strings", field="details")
     return MappingProxyType(dict(value))
+
+
+MAX_SEALED_LENGTH: Final = 16_384
+
+
+def freeze_sealed(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    """Sealed secrets by name: ciphertexts run long (an RSA-wrapped credential is ~700 chars)."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= MAX_SEALED_LENGTH
+        for k, v in value.items()
+    ):
+        raise ValidationError("sealed secrets are named strings", field="secrets")
+    return MappingProxyType(dict(value))

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from payments_core.model.common import aware, freeze_metadata, freeze_strings
+from payments_core.model.common import aware, freeze_metadata, freeze_sealed, freeze_strings
 
 
 @attrs.frozen
@@ -24,7 +24,7 @@ class ProviderConfig:
     provider: str
     url_id: str  # the unguessable part of this tenant's inbound webhook URL
     settings: Mapping[str, Any] = attrs.field(converter=freeze_metadata)
-    sealed_secrets: Mapping[str, str] = attrs.field(converter=freeze_strings)
+    sealed_secrets: Mapping[str, str] = attrs.field(converter=freeze_sealed)
     secret_hints: Mapping[str, str] = attrs.field(converter=freeze_strings)  # masked forms
     created_at: datetime = attrs.field(validator=aware)
     updated_at: datetime = attrs.field(validator=aware)

@@ -232,7 +232,7 @@ def cancel_session(deps: Deps, principal: Principal, session_id: str) -> Checkou
     require_scope(principal, Operation.CHECKOUT_CREATE)
     with deps.uow() as uow:
         session = found(uow.sessions.get(principal.tenant_id, session_id), "checkout_session", session_id)
-        closed = _close(uow, deps, principal, session, CheckoutSessionStatus.CANCELLED, "cancelled")
+        closed = close_session(uow, deps, principal, session, CheckoutSessionStatus.CANCELLED, "cancelled")
         _cancel_payment(uow, deps, closed, "cancelled")
         uow.commit()
     return closed
@@ -254,7 +254,7 @@ def expire_sessions(deps: Deps, limit: int = 500) -> int:
             session = uow.sessions.get(tenant_id, session_id)
             if session is None or not session.is_due_to_expire(deps.clock.now()):
                 continue
-            closed = _close(uow, deps, None, session, CheckoutSessionStatus.EXPIRED, "expired")
+            closed = close_session(uow, deps, None, session, CheckoutSessionStatus.EXPIRED, "expired")
             _cancel_payment(uow, deps, closed, "expired")
             uow.commit()
         expired += 1
@@ -390,11 +390,11 @@ def _complete(uow: UnitOfWork, deps: Deps, session: CheckoutSession, event: Prov
 def _fail(uow: UnitOfWork, deps: Deps, session: CheckoutSession, event: ProviderEvent) -> None:
     expired = event.type is ProviderEventType.PAYMENT_EXPIRED
     status = CheckoutSessionStatus.EXPIRED if expired else CheckoutSessionStatus.CANCELLED
-    closed = _close(uow, deps, None, session, status, event.type.value)
+    closed = close_session(uow, deps, None, session, status, event.type.value)
     fail_payment(uow, deps, _payment_of(uow, closed), event.type.value)
 
 
-def _close(
+def close_session(
     uow: UnitOfWork,
     deps: Deps,
     actor: Principal | None,

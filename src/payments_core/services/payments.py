@@ -26,7 +26,7 @@ from payments_core.model.common import MAX_REASON_LENGTH, check_text
 from payments_core.model.payments import Payment
 from payments_core.policies import Operation, Principal, StepUpAction, require_scope, require_step_up
 from payments_core.ports import UnitOfWork
-from payments_core.services import refunds
+from payments_core.services import checkout, refunds
 from payments_core.services.context import Deps, audit, emit, found
 from payments_core.services.payment_lifecycle import payment_view
 from payments_core.states import CheckoutSessionStatus, PaymentStatus
@@ -111,7 +111,7 @@ def cancel_payment(deps: Deps, principal: Principal, payment_id: str, reason: st
         metadata = {**payment.metadata, "cancellationReason": reason} if reason else payment.metadata
         cancelled = payment.moved(PaymentStatus.CANCELLED, now, metadata=metadata)
         uow.payments.update(cancelled)
-        _cancel_session(uow, deps, cancelled)
+        _cancel_session(uow, deps, principal, cancelled)
         audit(
             uow, deps, principal, "payment.cancelled", "payment", cancelled.id, cancelled.tenant_id,
             reason=reason,
@@ -163,17 +163,11 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _cancel_session(uow: UnitOfWork, deps: Deps, payment: Payment) -> None:
+def _cancel_session(uow: UnitOfWork, deps: Deps, actor: Principal, payment: Payment) -> None:
     """A cancelled payment's pending session is cancelled too, and frees its link reservation."""
     if payment.session_id is None:
         return
     session = uow.sessions.get(payment.tenant_id, payment.session_id)
-    if session is None or session.status is not CheckoutSessionStatus.PENDING:
-        return
-    now = deps.clock.now()
-    uow.sessions.update(session.moved(CheckoutSessionStatus.CANCELLED, now))
-    if session.link_slug is None:
-        return
-    link = uow.links.get(payment.tenant_id, session.link_slug)
-    if link is not None and link.reserved > 0:
-        uow.links.update(link.counted(now, reserved=-1))
+    if session is not None and session.status is CheckoutSessionStatus.PENDING:
+        cancelled = CheckoutSessionStatus.CANCELLED
+        checkout.close_session(uow, deps, actor, session, cancelled, "payment_cancelled")

@@ -35,7 +35,7 @@ import attrs
 from payments_core.errors import ValidationError
 from payments_core.model.integrations import ProviderConfig
 from payments_core.money import CURRENCY_EXPONENTS
-from payments_core.policies import Operation, Principal, require_scope
+from payments_core.policies import Operation, Principal, StepUpAction, require_scope, require_step_up
 from payments_core.services.context import Deps, audit, found
 
 FieldCheck = Callable[[str, object], object]
@@ -257,6 +257,7 @@ def register_provider_config(
 ) -> ProviderConfigView:
     """Set the whole configuration of `provider` for the caller's tenant (create or replace)."""
     require_scope(principal, Operation.PROVIDER_CONFIG_WRITE)
+    require_step_up(principal, StepUpAction.PROVIDER_CONFIG, deps.clock.now())
     schema = _schema(provider)
     clean = {
         name: value for name, value in _clean(schema, values, partial=False).items() if value is not None
@@ -294,6 +295,7 @@ def update_provider_config(
 ) -> ProviderConfigView:
     """Change only the fields given; `None` clears an optional one."""
     require_scope(principal, Operation.PROVIDER_CONFIG_WRITE)
+    require_step_up(principal, StepUpAction.PROVIDER_CONFIG, deps.clock.now())
     schema = _schema(provider)
     clean = _clean(schema, values, partial=True)
     if not clean:

@@ -4,13 +4,15 @@ Invariants
 - An event is applied only after its signature is verified by the provider's adapter.
 - `(provider, event id)` is recorded in the same unit of work as the state change it causes,
   so a replayed or concurrent duplicate has no second effect.
-- An event about an object we do not know is recorded and ignored (providers send those).
+- An event about an object we do not know is ignored and NOT recorded: it may have overtaken
+  the unit of work that stores the provider's reference (a payout confirmed before we saved
+  its id), and the provider's retry must still be able to apply it.
 - An event whose amount differs from the object's is recorded, audited and not applied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 
 from payments_core.model.integrations import ProviderEventRecord
@@ -57,8 +59,22 @@ def apply_event(deps: Deps, event: ProviderEvent) -> EventOutcome:
             applied = refunds.apply_refund_event(uow, deps, event)
         else:
             applied = wallet.apply_payout_event(uow, deps, event)
+        if not applied and not _is_known(uow, event):
+            return EventOutcome.IGNORED  # rolled back: not recorded, a retry can still apply it
         uow.commit()
     return EventOutcome.APPLIED if applied else EventOutcome.IGNORED
+
+
+def _is_known(uow: UnitOfWork, event: ProviderEvent) -> bool:
+    """Whether the event is about one of our objects (then it is recorded even if it changed nothing)."""
+    lookups: tuple[Callable[[str, str], object], ...]
+    if event.type in REFUND_EVENTS:
+        lookups = (uow.refunds.by_provider_reference,)
+    elif event.type in PAYOUT_EVENTS:
+        lookups = (uow.withdrawals.by_provider_reference,)
+    else:
+        lookups = (uow.sessions.by_provider_reference, uow.payments.by_provider_reference)
+    return any(lookup(event.provider, event.reference) is not None for lookup in lookups)
 
 
 def _apply_payment_event(uow: UnitOfWork, deps: Deps, event: ProviderEvent) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Final
+from urllib.parse import urlsplit
 
 from payments_core.errors import ValidationError
 
@@ -47,15 +48,26 @@ def validate_withdrawal_details(method_type: str, details: Mapping[str, str]) ->
 
 
 def validate_url(value: object, field: str, *, allow_http_localhost: bool = True) -> str:
-    """An absolute https URL (http only for localhost, for development)."""
-    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
+    """An absolute https URL with a host (plain http only for localhost, for development)."""
+    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() or ord(c) < 32 for c in value):
         raise ValidationError(f"{field} must be a URL", field=field)
-    if value.startswith("https://") and len(value) > len("https://"):
-        return value
-    local = ("http://localhost", "http://127.0.0.1")
-    if allow_http_localhost and value.startswith(local):
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValidationError(f"{field} must be a URL", field=field) from None
+    host = parts.hostname or ""
+    local = allow_http_localhost and parts.scheme == "http" and host in {"localhost", "127.0.0.1"}
+    if (parts.scheme == "https" or local) and host and not parts.username and not parts.password:
         return value
     raise ValidationError(f"{field} must be an https URL", field=field)
+
+
+def validate_mpesa_phone(value: object, field: str = "phone_number") -> str:
+    """A Safaricom number in international form, e.g. `254712345678`."""
+    if not isinstance(value, str) or not _KENYAN_MSISDN.fullmatch(value):
+        raise ValidationError(f"{field} must be a Kenyan mobile number like 254712345678", field=field)
+    return value
 
 
 def validate_slug(value: object) -> str:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from payments_core.errors import DomainError
+from payments_core.errors import DomainError, InsufficientPermissions, MfaChallengeRequired
 from payments_core.policies import Scope
 from payments_core.services.provider_config import (
     SCHEMAS,
@@ -592,3 +592,13 @@ def test_writing_needs_payments_write_and_reading_payments_read(core: Core) -> N
             attempt()
         assert excinfo.value.code == "INSUFFICIENT_PERMISSIONS"
     assert get_provider_config(core.deps, reader, "mercadopago").secrets["access_token"] == "APP_USR-…1234"
+
+
+def test_changing_provider_credentials_needs_a_person_with_fresh_mfa():
+    core = make_core()
+    values = {"access_token": "APP_USR-1234567890-abcdef-1234"}
+    with pytest.raises(MfaChallengeRequired):
+        register_provider_config(core.deps, core.user("alice", mfa=False), "mercadopago", values)
+    with pytest.raises(InsufficientPermissions):
+        register_provider_config(core.deps, core.api_key(), "mercadopago", values)
+    assert core.store.provider_configs.get("t1", "mercadopago") is None
