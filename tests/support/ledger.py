@@ -16,9 +16,18 @@ def kes(major: str) -> Money:
     return Money.parse(major, "KES")
 
 
+# Which ledger store the tests build: in memory unless a backend fixture says otherwise.
+make_store = InMemoryLedgerStore
+
+
+def use_store(factory) -> None:
+    global make_store  # noqa: PLW0603 - the backend fixture switches it for one test
+    make_store = factory
+
+
 def store_with_chart(tenant_id: str = "t1", currency: str = "KES", providers=("mpesa",)):
     clock = ManualClock(T0)
-    store = InMemoryLedgerStore(clock)
+    store = make_store(clock)
     chart = Chart(tenant_id)
     store.open_accounts(chart.accounts(currency, providers))
     return store, chart, clock

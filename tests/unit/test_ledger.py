@@ -34,6 +34,8 @@ from payments_core.money import Money
 from payments_core.states import HoldStatus
 from tests.support.ledger import T0, fund_wallet, kes, plain_account, store_with_chart
 
+pytestmark = pytest.mark.usefixtures("ledger_backend")
+
 
 def assert_sound(store, tenant_id="t1"):
     assert problems(store.accounts(tenant_id), store.entries(tenant_id)) == []

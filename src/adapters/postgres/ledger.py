@@ -1,0 +1,330 @@
+"""The PostgreSQL ledger store: `ledger_submit` (one SQL function, one round trip) per transfer.
+
+`PostgresLedgerStore` works inside a transaction someone else owns (the unit of work);
+`PooledLedgerStore` gives each call its own connection and transaction, for the ledger alone.
+Both return exactly what the in-memory store returns for the same calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from adapters.postgres.sql_errors import translated
+from payments_core.errors import IdempotencyConflict, NotFound
+from payments_core.ledger import (
+    Account,
+    AccountFlags,
+    AccountNotFound,
+    Balances,
+    Bucket,
+    Entry,
+    Hold,
+    Posting,
+    Side,
+    Transfer,
+    TransferMode,
+    TransferRequest,
+)
+from payments_core.ledger.transfers import expiry_id
+from payments_core.money import Money
+from payments_core.ports import Clock
+from payments_core.states import HoldStatus
+
+ALL_TENANTS = "*"
+
+
+def instant(moment: datetime | None) -> str | None:
+    """One spelling per instant, so that identical requests compare equal as JSON."""
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def postings_json(postings: Sequence[Posting]) -> list[dict[str, Any]]:
+    return [
+        {"debit": p.debit_account_id, "credit": p.credit_account_id, "amount": p.amount.minor,
+         "currency": p.amount.currency}
+        for p in postings
+    ]  # fmt: skip
+
+
+def request_json(request: TransferRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "tenant_id": request.tenant_id,
+        "kind": request.kind,
+        "mode": request.mode.value,
+        "postings": postings_json(request.postings),
+        "pending_id": request.pending_id,
+        "expires_at": instant(request.expires_at),
+        "metadata": [list(item) for item in request.metadata],
+    }
+
+
+def parse_postings(data: list[dict[str, Any]]) -> tuple[Posting, ...]:
+    return tuple(Posting(p["debit"], p["credit"], Money(int(p["amount"]), p["currency"])) for p in data)
+
+
+def parse_request(data: dict[str, Any]) -> TransferRequest:
+    expires = data.get("expires_at")
+    return TransferRequest(
+        id=data["id"],
+        tenant_id=data["tenant_id"],
+        kind=data["kind"],
+        mode=TransferMode(data["mode"]),
+        postings=parse_postings(data["postings"]),
+        pending_id=data.get("pending_id"),
+        expires_at=datetime.fromisoformat(expires) if expires else None,
+        metadata=[tuple(item) for item in data.get("metadata", [])],
+    )
+
+
+def _account(row: dict[str, Any]) -> Account:
+    return Account(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        code=row["code"],
+        currency=row["currency"],
+        flags=AccountFlags(row["debits_must_not_exceed_credits"], row["credits_must_not_exceed_debits"]),
+        balances=Balances(
+            row["debits_pending"], row["debits_posted"], row["credits_pending"], row["credits_posted"]
+        ),
+    )
+
+
+def _hold(row: dict[str, Any]) -> Hold:
+    return Hold(
+        transfer_id=row["transfer_id"],
+        tenant_id=row["tenant_id"],
+        postings=parse_postings(row["postings"]),
+        expires_at=row["expires_at"],
+        status=HoldStatus(row["status"]),
+        resolved_by=row["resolved_by"],
+    )
+
+
+def _entry(row: dict[str, Any]) -> Entry:
+    return Entry(
+        transfer_id=row["transfer_id"],
+        tenant_id=row["tenant_id"],
+        account_id=row["account_id"],
+        currency=row["currency"],
+        side=Side(row["side"]),
+        bucket=Bucket(row["bucket"]),
+        amount=row["amount"],
+        created_at=row["created_at"],
+    )
+
+
+class PostgresLedgerStore:
+    """The ledger inside a transaction the caller opened and will commit or roll back."""
+
+    def __init__(self, conn: psycopg.Connection[Any], clock: Clock) -> None:
+        self._conn = conn
+        self._clock = clock
+
+    def scope(self, tenant_id: str) -> None:
+        """Row-level security: this transaction now sees `tenant_id` only ('*': every tenant)."""
+        self._conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
+
+    def _rows(self, tenant_id: str, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        self.scope(tenant_id)
+        with self._conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    def open_accounts(self, accounts: Sequence[Account]) -> None:
+        for account in accounts:
+            if account.balances != Balances():
+                raise IdempotencyConflict("accounts open with zero balances", accountId=account.id)
+        with translated():
+            for tenant_id in sorted({a.tenant_id for a in accounts}):
+                mine = [a for a in accounts if a.tenant_id == tenant_id]
+                self.scope(tenant_id)
+                with self._conn.cursor() as cur:
+                    cur.executemany(
+                        """INSERT INTO accounts (tenant_id, id, code, currency,
+                               debits_must_not_exceed_credits, credits_must_not_exceed_debits)
+                           VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, id) DO NOTHING""",
+                        [
+                            (
+                                a.tenant_id,
+                                a.id,
+                                a.code,
+                                a.currency,
+                                a.flags.debits_must_not_exceed_credits,
+                                a.flags.credits_must_not_exceed_debits,
+                            )
+                            for a in mine
+                        ],
+                    )
+                stored = {
+                    row["id"]: _account(row)
+                    for row in self._rows(
+                        tenant_id,
+                        "SELECT * FROM accounts WHERE tenant_id = %s AND id = ANY(%s)",
+                        (tenant_id, [a.id for a in mine]),
+                    )
+                }
+                for account in mine:
+                    if not stored[account.id].same_definition(account):
+                        raise IdempotencyConflict(
+                            "an account with this id exists with another definition", accountId=account.id
+                        )
+
+    def account(self, tenant_id: str, account_id: str) -> Account:
+        rows = self._rows(
+            tenant_id, "SELECT * FROM accounts WHERE tenant_id = %s AND id = %s", (tenant_id, account_id)
+        )
+        if not rows:
+            raise AccountNotFound("account not found", accountId=account_id)
+        return _account(rows[0])
+
+    def accounts(self, tenant_id: str) -> list[Account]:
+        rows = self._rows(tenant_id, "SELECT * FROM accounts WHERE tenant_id = %s ORDER BY id", (tenant_id,))
+        return [_account(row) for row in rows]
+
+    def submit(self, request: TransferRequest) -> Transfer:
+        with translated():
+            row = self._conn.execute(
+                "SELECT ledger_submit(%s::jsonb, %s)",
+                (json.dumps(request_json(request)), self._clock.now()),
+            ).fetchone()
+        assert row is not None
+        result = row[0]
+        return Transfer(
+            request=request,
+            postings=parse_postings(result["postings"]),
+            created_at=datetime.fromisoformat(result["created_at"]),
+        )
+
+    def submit_many(self, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        return [self.submit(request) for request in requests]
+
+    def transfer(self, tenant_id: str, transfer_id: str) -> Transfer:
+        rows = self._rows(
+            tenant_id,
+            "SELECT request, postings, created_at FROM transfers WHERE tenant_id = %s AND id = %s",
+            (tenant_id, transfer_id),
+        )
+        if not rows:
+            raise NotFound("transfer not found", transferId=transfer_id)
+        row = rows[0]
+        return Transfer(parse_request(row["request"]), parse_postings(row["postings"]), row["created_at"])
+
+    def hold(self, tenant_id: str, transfer_id: str) -> Hold:
+        rows = self._rows(
+            tenant_id,
+            "SELECT * FROM holds WHERE tenant_id = %s AND transfer_id = %s",
+            (tenant_id, transfer_id),
+        )
+        if not rows:
+            raise NotFound("pending transfer not found", transferId=transfer_id)
+        return _hold(rows[0])
+
+    def expire_holds(self) -> list[Transfer]:
+        due = self._rows(
+            ALL_TENANTS,
+            """SELECT tenant_id, transfer_id FROM holds
+               WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= %s
+               ORDER BY tenant_id, transfer_id""",
+            (self._clock.now(),),
+        )
+        return [
+            self.submit(
+                TransferRequest(
+                    expiry_id(row["transfer_id"]),
+                    row["tenant_id"],
+                    "hold_expired",
+                    TransferMode.EXPIRE_PENDING,
+                    pending_id=row["transfer_id"],
+                )
+            )
+            for row in due
+        ]
+
+    def entries(self, tenant_id: str, account_id: str | None = None) -> list[Entry]:
+        rows = self._rows(
+            tenant_id,
+            """SELECT * FROM entries WHERE tenant_id = %s AND (%s::text IS NULL OR account_id = %s)
+               ORDER BY seq""",
+            (tenant_id, account_id, account_id),
+        )
+        return [_entry(row) for row in rows]
+
+    def balance_at(self, tenant_id: str, account_id: str, at: datetime) -> Balances:
+        self.account(tenant_id, account_id)
+        rows = self._rows(
+            tenant_id,
+            """SELECT
+                 coalesce(sum(amount) FILTER (WHERE side = 'debit' AND bucket = 'pending'), 0) AS dpe,
+                 coalesce(sum(amount) FILTER (WHERE side = 'debit' AND bucket = 'posted'), 0) AS dpo,
+                 coalesce(sum(amount) FILTER (WHERE side = 'credit' AND bucket = 'pending'), 0) AS cpe,
+                 coalesce(sum(amount) FILTER (WHERE side = 'credit' AND bucket = 'posted'), 0) AS cpo
+               FROM entries WHERE tenant_id = %s AND account_id = %s AND created_at <= %s""",
+            (tenant_id, account_id, at),
+        )
+        row = rows[0]
+        return Balances(int(row["dpe"]), int(row["dpo"]), int(row["cpe"]), int(row["cpo"]))
+
+
+class PooledLedgerStore:
+    """Every call in its own transaction on a pooled connection: the ledger used on its own."""
+
+    def __init__(self, pool: ConnectionPool[Any], clock: Clock) -> None:
+        self._pool = pool
+        self._clock = clock
+
+    @contextmanager
+    def _store(self) -> Iterator[PostgresLedgerStore]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield PostgresLedgerStore(conn, self._clock)
+
+    def _call(self, use: Callable[[PostgresLedgerStore], Any]) -> Any:
+        with self._store() as store:
+            return use(store)
+
+    def open_accounts(self, accounts: Sequence[Account]) -> None:
+        self._call(lambda s: s.open_accounts(accounts))
+
+    def account(self, tenant_id: str, account_id: str) -> Account:
+        result: Account = self._call(lambda s: s.account(tenant_id, account_id))
+        return result
+
+    def accounts(self, tenant_id: str) -> list[Account]:
+        result: list[Account] = self._call(lambda s: s.accounts(tenant_id))
+        return result
+
+    def submit(self, request: TransferRequest) -> Transfer:
+        result: Transfer = self._call(lambda s: s.submit(request))
+        return result
+
+    def submit_many(self, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        result: list[Transfer] = self._call(lambda s: s.submit_many(requests))
+        return result
+
+    def transfer(self, tenant_id: str, transfer_id: str) -> Transfer:
+        result: Transfer = self._call(lambda s: s.transfer(tenant_id, transfer_id))
+        return result
+
+    def hold(self, tenant_id: str, transfer_id: str) -> Hold:
+        result: Hold = self._call(lambda s: s.hold(tenant_id, transfer_id))
+        return result
+
+    def expire_holds(self) -> list[Transfer]:
+        result: list[Transfer] = self._call(lambda s: s.expire_holds())
+        return result
+
+    def entries(self, tenant_id: str, account_id: str | None = None) -> list[Entry]:
+        result: list[Entry] = self._call(lambda s: s.entries(tenant_id, account_id))
+        return result
+
+    def balance_at(self, tenant_id: str, account_id: str, at: datetime) -> Balances:
+        result: Balances = self._call(lambda s: s.balance_at(tenant_id, account_id, at))
+        return result

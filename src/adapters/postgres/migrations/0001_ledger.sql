@@ -1,0 +1,148 @@
+-- The ledger: accounts with stored balances, transfers, holds and the append-only journal.
+--
+-- Invariants the database itself keeps:
+-- * balances are non-negative 64-bit integers; a flagged account never breaks its flag (CHECK);
+-- * (tenant_id, id) keys everywhere; entries reference their transfer and their account;
+-- * every transfer's entries balance per currency and bucket (deferred constraint trigger);
+-- * transfers and entries are append-only: UPDATE, DELETE and TRUNCATE are refused (trigger);
+-- * row-level security: a session sees only the tenant named by `app.tenant_id` ('*' = all,
+--   used only by the few cross-tenant lookups: sweeps and references arriving from outside).
+
+DO $$
+BEGIN
+    CREATE ROLE payments_app NOLOGIN;
+EXCEPTION
+    WHEN duplicate_object THEN NULL;
+    WHEN insufficient_privilege THEN NULL;
+END $$;
+
+CREATE FUNCTION app_tenant_visible(row_tenant text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT row_tenant = current_setting('app.tenant_id', true)
+        OR current_setting('app.tenant_id', true) = '*'
+$$;
+
+CREATE TABLE accounts (
+    tenant_id text NOT NULL,
+    id text NOT NULL,
+    code text NOT NULL,
+    currency text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    debits_must_not_exceed_credits boolean NOT NULL DEFAULT false,
+    credits_must_not_exceed_debits boolean NOT NULL DEFAULT false,
+    debits_pending bigint NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+    debits_posted bigint NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+    credits_pending bigint NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+    credits_posted bigint NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT one_flag CHECK (NOT (debits_must_not_exceed_credits AND credits_must_not_exceed_debits)),
+    CONSTRAINT debits_within_credits CHECK (
+        NOT debits_must_not_exceed_credits OR debits_posted + debits_pending <= credits_posted),
+    CONSTRAINT credits_within_debits CHECK (
+        NOT credits_must_not_exceed_debits OR credits_posted + credits_pending <= debits_posted)
+);
+
+CREATE TABLE transfers (
+    tenant_id text NOT NULL,
+    id text NOT NULL,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    kind text NOT NULL,
+    mode text NOT NULL CHECK (mode IN ('posted', 'pending', 'post_pending', 'void_pending', 'expire_pending')),
+    pending_id text,
+    expires_at timestamptz,
+    request jsonb NOT NULL,
+    postings jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE holds (
+    tenant_id text NOT NULL,
+    transfer_id text NOT NULL,
+    postings jsonb NOT NULL,
+    expires_at timestamptz,
+    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'posted', 'voided', 'expired')),
+    resolved_by text,
+    PRIMARY KEY (tenant_id, transfer_id),
+    FOREIGN KEY (tenant_id, transfer_id) REFERENCES transfers (tenant_id, id)
+);
+CREATE INDEX holds_due ON holds (expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL;
+
+CREATE TABLE entries (
+    tenant_id text NOT NULL,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    transfer_id text NOT NULL,
+    account_id text NOT NULL,
+    currency text NOT NULL,
+    side text NOT NULL CHECK (side IN ('debit', 'credit')),
+    bucket text NOT NULL CHECK (bucket IN ('pending', 'posted')),
+    amount bigint NOT NULL CHECK (amount <> 0),
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, seq),
+    FOREIGN KEY (tenant_id, transfer_id) REFERENCES transfers (tenant_id, id),
+    FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
+);
+CREATE INDEX entries_by_account ON entries (tenant_id, account_id, seq);
+CREATE INDEX entries_by_transfer ON entries (tenant_id, transfer_id);
+
+CREATE FUNCTION refuse_journal_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'APPEND_ONLY',
+        DETAIL = json_build_object('table', TG_TABLE_NAME)::text,
+        HINT = 'the journal is append-only: correct it with a new transfer';
+END $$;
+
+CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
+    FOR EACH ROW EXECUTE FUNCTION refuse_journal_change();
+CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_journal_change();
+CREATE TRIGGER transfers_append_only BEFORE UPDATE OR DELETE ON transfers
+    FOR EACH ROW EXECUTE FUNCTION refuse_journal_change();
+CREATE TRIGGER transfers_no_truncate BEFORE TRUNCATE ON transfers
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_journal_change();
+
+-- Balanced per currency and bucket, checked at commit for every transfer written.
+CREATE FUNCTION check_transfer_balanced() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    unbalanced record;
+BEGIN
+    SELECT currency, bucket INTO unbalanced
+    FROM entries
+    WHERE tenant_id = NEW.tenant_id AND transfer_id = NEW.id
+    GROUP BY currency, bucket
+    HAVING sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END)
+        <> sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'UNBALANCED_TRANSFER',
+            DETAIL = json_build_object('transferId', NEW.id, 'currency', unbalanced.currency)::text,
+            HINT = 'a transfer must balance per currency';
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER transfers_balanced AFTER INSERT ON transfers
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION check_transfer_balanced();
+
+ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE accounts FORCE ROW LEVEL SECURITY;
+ALTER TABLE transfers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE transfers FORCE ROW LEVEL SECURITY;
+ALTER TABLE holds ENABLE ROW LEVEL SECURITY;
+ALTER TABLE holds FORCE ROW LEVEL SECURITY;
+ALTER TABLE entries ENABLE ROW LEVEL SECURITY;
+ALTER TABLE entries FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON accounts USING (app_tenant_visible(tenant_id));
+CREATE POLICY tenant_rows ON transfers USING (app_tenant_visible(tenant_id));
+CREATE POLICY tenant_rows ON holds USING (app_tenant_visible(tenant_id));
+CREATE POLICY tenant_rows ON entries USING (app_tenant_visible(tenant_id));
+
+DO $$
+BEGIN
+    GRANT SELECT, INSERT, UPDATE ON accounts, holds TO payments_app;
+    GRANT SELECT, INSERT ON transfers, entries TO payments_app;
+EXCEPTION
+    WHEN undefined_object THEN NULL;
+END $$;

@@ -1,0 +1,63 @@
+"""Where the database is: `DATABASE_URL`, or a real PostgreSQL started from the pgserver wheel.
+
+With no `DATABASE_URL`, the embedded server keeps its data in `$PAYMENTS_HOME/pgdata`
+(default `.payments/pgdata` under the working directory) and stops when the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+
+@attrs.define
+class Database:
+    """A database URL, and the embedded server behind it if we started one."""
+
+    url: str
+    server: Any = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.server is not None
+
+    def bin_dir(self) -> Path | None:
+        """The PostgreSQL client programs (psql, pgbench) shipped with the embedded server."""
+        if self.server is None:
+            return None
+        import pgserver  # noqa: PLC0415 - optional at run time when DATABASE_URL is set
+
+        return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+
+def payments_home() -> Path:
+    return Path(os.environ.get("PAYMENTS_HOME") or Path.cwd() / ".payments")
+
+
+def start_embedded(data_dir: Path, cleanup: str = "stop") -> Database:
+    """Start (or reuse) an embedded PostgreSQL keeping its files in `data_dir`."""
+    import pgserver  # noqa: PLC0415 - a large import only the embedded mode needs
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup)
+    return Database(url=server.get_uri(), server=server)
+
+
+def open_database() -> Database:
+    """The configured database: `DATABASE_URL` when set, else the embedded server."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return Database(url=url)
+    return start_embedded(payments_home() / "pgdata")
+
+
+def database_url(base_url: str, name: str) -> str:
+    """`base_url` pointed at another database on the same server."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: PLC0415
+
+    params = conninfo_to_dict(base_url)
+    params["dbname"] = name
+    return make_conninfo(**params)

@@ -1,0 +1,72 @@
+"""Migrations apply once, in order, under a lock; the schema keeps the journal append-only."""
+
+import threading
+
+import psycopg
+import pytest
+
+from adapters.postgres.migrate import available, migrate
+from tests.support.postgres import fresh_database
+
+
+def test_migrations_are_numbered_in_order():
+    versions = [m.version for m in available()]
+    assert versions == sorted(versions) == list(range(1, len(versions) + 1))
+
+
+def test_rerunning_migrations_applies_nothing(pg_url):
+    assert migrate(pg_url) == []
+    with psycopg.connect(pg_url) as conn:
+        recorded = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert [v for (v,) in recorded] == [m.version for m in available()]
+
+
+def test_concurrent_migrators_serialise_and_agree(pg_server):
+    with fresh_database(pg_server, "concurrent") as url:
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(migrate(url))) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(len(r) for r in results) == [0, 0, 0, 0]  # fresh_database applied them all
+
+
+def test_the_journal_refuses_updates_deletes_and_truncation(pg_url):
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', 't1', false)")
+        conn.execute(
+            "INSERT INTO accounts (tenant_id, id, code, currency) VALUES ('t1', 'a', 'x', 'KES'), ('t1', 'b', 'x', 'KES')"
+        )
+        conn.execute(
+            "SELECT ledger_submit(%s::jsonb, now())",
+            (
+                '{"id": "x1", "tenant_id": "t1", "kind": "k", "mode": "posted", "pending_id": null, '
+                '"expires_at": null, "metadata": [], '
+                '"postings": [{"debit": "a", "credit": "b", "amount": 5, "currency": "KES"}]}',
+            ),
+        )
+        conn.commit()
+        for statement in ("UPDATE entries SET amount = 1", "DELETE FROM transfers", "TRUNCATE entries"):
+            with pytest.raises(psycopg.errors.RaiseException, match="APPEND_ONLY"):
+                conn.execute(statement)
+            conn.rollback()
+        assert conn.execute("SELECT count(*) FROM entries").fetchone() == (2,)
+
+
+def test_an_unbalanced_transfer_cannot_commit(pg_url):
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', 't1', false)")
+        conn.execute(
+            "INSERT INTO accounts (tenant_id, id, code, currency) VALUES ('t1', 'c', 'x', 'KES') ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            "INSERT INTO transfers (tenant_id, id, kind, mode, request, postings, created_at) "
+            "VALUES ('t1', 'bad', 'k', 'posted', '{}', '[]', now())"
+        )
+        conn.execute(
+            "INSERT INTO entries (tenant_id, transfer_id, account_id, currency, side, bucket, amount, created_at) "
+            "VALUES ('t1', 'bad', 'c', 'KES', 'debit', 'posted', 5, now())"
+        )
+        with pytest.raises(psycopg.errors.RaiseException, match="UNBALANCED_TRANSFER"):
+            conn.commit()
