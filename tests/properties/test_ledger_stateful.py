@@ -60,7 +60,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.clock = ManualClock(T0)
-        self.store = InMemoryLedgerStore(self.clock)
+        self.store = self.build_store(self.clock)
         self.store.open_accounts(
             [Account(i, TENANT, "test", cur, flags) for i, (cur, flags) in ACCOUNTS.items()]
         )
@@ -68,6 +68,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model_holds: dict[str, dict] = {}
         self.accepted: dict[str, object] = {}
         self.counter = 0
+
+    def build_store(self, clock):
+        return InMemoryLedgerStore(clock)
 
     # --- the reference model -------------------------------------------------------------
 

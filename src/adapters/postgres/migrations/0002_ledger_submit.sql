@@ -162,6 +162,7 @@ BEGIN
                  a.credits_pending + d.credits_pending AS credits_pending,
                  a.credits_posted + d.credits_posted AS credits_posted,
                  a.credits_posted - a.debits_posted - a.debits_pending AS available_before,
+                 a.currency,
                  a.debits_must_not_exceed_credits AS dnec,
                  a.credits_must_not_exceed_debits AS cned
           FROM accounts a
@@ -177,7 +178,8 @@ BEGIN
     SELECT * INTO v_bad
     FROM jsonb_to_recordset(v_balances) AS n(id text, debits_pending numeric, debits_posted numeric,
                                              credits_pending numeric, credits_posted numeric,
-                                             available_before numeric, dnec boolean, cned boolean)
+                                             available_before numeric, currency text,
+                                             dnec boolean, cned boolean)
     WHERE greatest(n.debits_pending, n.debits_posted, n.credits_pending, n.credits_posted) > 9223372036854775807
        OR (n.dnec AND n.debits_posted + n.debits_pending > n.credits_posted)
        OR (n.cned AND n.credits_posted + n.credits_pending > n.debits_posted)
@@ -188,10 +190,11 @@ BEGIN
             PERFORM ledger_fail('BALANCE_OVERFLOW', 'a balance would overflow', jsonb_build_object('accountId', v_bad.id));
         ELSIF v_bad.dnec THEN
             PERFORM ledger_fail('INSUFFICIENT_FUNDS', 'insufficient funds',
-                jsonb_build_object('accountId', v_bad.id, 'available', v_bad.available_before));
+                jsonb_build_object('accountId', v_bad.id, 'available', v_bad.available_before,
+                                   'currency', v_bad.currency));
         END IF;
         PERFORM ledger_fail('CREDITS_EXCEED_DEBITS', 'credits would exceed debits',
-                            jsonb_build_object('accountId', v_bad.id));
+                            jsonb_build_object('accountId', v_bad.id, 'currency', v_bad.currency));
     END IF;
 
     UPDATE accounts a

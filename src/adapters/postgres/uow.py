@@ -1,0 +1,199 @@
+"""The PostgreSQL unit of work: one pooled connection, one transaction, every repository on it.
+
+Invariants
+- `__enter__` takes a connection from the pool; psycopg opens the transaction (BEGIN) with the
+  first statement, and everything until `commit()` (ledger included) is in it.
+- `commit()` commits (deferred constraints, such as a balanced journal or a row's tenant, are
+  checked there); leaving the block without it rolls back; the connection goes back to the
+  pool in `__exit__` whatever happened. Work done after a `commit()` is a new transaction,
+  kept only by another `commit()`.
+- The ledger store and the repositories share one `Scope`: `app.tenant_id` is set only when it
+  changes, and forgotten after a commit, a rollback or a ledger submit (`ledger_submit` sets
+  it itself).
+- No psycopg exception leaves the unit of work, its ledger or its repositories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from adapters.postgres.ledger import PostgresLedgerStore
+from adapters.postgres.repositories import (
+    ApiKeys,
+    Audit,
+    Customers,
+    Links,
+    Outbox,
+    Payments,
+    ProviderConfigs,
+    ProviderEvents,
+    Refunds,
+    Sessions,
+    Tenants,
+    WebhookEndpoints,
+    Withdrawals,
+)
+from adapters.postgres.rows import Scope, guarded
+from payments_core.ledger import Account, Balances, Entry, Hold, Transfer, TransferRequest
+from payments_core.ports import Clock
+
+
+class ScopedLedgerStore(PostgresLedgerStore):
+    """The ledger store on the unit of work's connection, sharing its scope and its error guard."""
+
+    def __init__(self, conn: psycopg.Connection[Any], clock: Clock, scope: Scope) -> None:
+        super().__init__(conn, clock)
+        self._scope = scope
+
+    def scope(self, tenant_id: str) -> None:
+        self._scope.enter(tenant_id)
+
+    def open_accounts(self, accounts: Sequence[Account]) -> None:
+        with guarded():
+            super().open_accounts(accounts)
+
+    def account(self, tenant_id: str, account_id: str) -> Account:
+        with guarded():
+            return super().account(tenant_id, account_id)
+
+    def accounts(self, tenant_id: str) -> list[Account]:
+        with guarded():
+            return super().accounts(tenant_id)
+
+    def submit(self, request: TransferRequest) -> Transfer:
+        try:
+            with guarded():
+                return super().submit(request)
+        finally:
+            self._scope.forget()
+
+    def transfer(self, tenant_id: str, transfer_id: str) -> Transfer:
+        with guarded():
+            return super().transfer(tenant_id, transfer_id)
+
+    def hold(self, tenant_id: str, transfer_id: str) -> Hold:
+        with guarded():
+            return super().hold(tenant_id, transfer_id)
+
+    def expire_holds(self) -> list[Transfer]:
+        with guarded():
+            return super().expire_holds()
+
+    def entries(self, tenant_id: str, account_id: str | None = None) -> list[Entry]:
+        with guarded():
+            return super().entries(tenant_id, account_id)
+
+    def balance_at(self, tenant_id: str, account_id: str, at: datetime) -> Balances:
+        with guarded():
+            return super().balance_at(tenant_id, account_id, at)
+
+
+class PostgresUnitOfWork:
+    ledger: ScopedLedgerStore
+    tenants: Tenants
+    sessions: Sessions
+    payments: Payments
+    refunds: Refunds
+    customers: Customers
+    links: Links
+    withdrawals: Withdrawals
+    api_keys: ApiKeys
+    provider_configs: ProviderConfigs
+    webhook_endpoints: WebhookEndpoints
+    outbox: Outbox
+    audit: Audit
+    provider_events: ProviderEvents
+
+    def __init__(self, pool: ConnectionPool[Any], clock: Clock) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._conn: psycopg.Connection[Any] | None = None
+        self._scope: Scope | None = None
+
+    def __enter__(self) -> Self:
+        if self._conn is not None:
+            raise RuntimeError("this unit of work is already open")
+        with guarded():
+            conn = self._pool.getconn()
+        self._conn = conn
+        scope = self._scope = Scope(conn)
+        self.ledger = ScopedLedgerStore(conn, self._clock, scope)
+        self.tenants = Tenants(conn, scope)
+        self.sessions = Sessions(conn, scope)
+        self.payments = Payments(conn, scope)
+        self.refunds = Refunds(conn, scope)
+        self.customers = Customers(conn, scope)
+        self.links = Links(conn, scope)
+        self.withdrawals = Withdrawals(conn, scope)
+        self.api_keys = ApiKeys(conn, scope)
+        self.provider_configs = ProviderConfigs(conn, scope)
+        self.webhook_endpoints = WebhookEndpoints(conn, scope)
+        self.outbox = Outbox(conn, scope)
+        self.audit = Audit(conn, scope)
+        self.provider_events = ProviderEvents(conn, scope)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn, self._scope = self._conn, None, None
+        if conn is None:
+            return
+        try:
+            # A broken connection has lost its transaction already; the pool replaces it.
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+        finally:
+            self._pool.putconn(conn)
+
+    @property
+    def connection(self) -> psycopg.Connection[Any]:
+        """The open connection, for SQL beyond the repositories in this same transaction."""
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._conn
+
+    def scope(self, tenant_id: str) -> None:
+        """Show this transaction `tenant_id`'s rows only ('*': every tenant's)."""
+        with guarded():
+            self._open_scope().enter(tenant_id)
+
+    def commit(self) -> None:
+        try:
+            with guarded():
+                self.connection.commit()
+        finally:
+            self._open_scope().forget()
+
+    def rollback(self) -> None:
+        try:
+            with guarded():
+                self.connection.rollback()
+        finally:
+            self._open_scope().forget()
+
+    def _open_scope(self) -> Scope:
+        if self._scope is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._scope
+
+
+class PostgresUnitOfWorkFactory:
+    """What `Deps.uow` calls: a new unit of work on the shared pool."""
+
+    def __init__(self, pool: ConnectionPool[Any], clock: Clock) -> None:
+        self.pool = pool
+        self.clock = clock
+
+    def __call__(self) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self.pool, self.clock)

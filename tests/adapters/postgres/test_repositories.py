@@ -1,0 +1,550 @@
+"""The PostgreSQL repositories and unit of work behave exactly like the in-memory ones.
+
+Round trips for every method, the same order and filters as the in-memory store (compared on
+the same data), tenant isolation through the API and underneath it (row-level security),
+commit and rollback, taken keys, append-only audit, and exactly-once provider events.
+"""
+
+import threading
+from datetime import timedelta
+
+import attrs
+import psycopg
+import pytest
+from hypothesis import given
+
+from adapters.memory.clock import ManualClock
+from adapters.memory.uow import InMemoryStore, InMemoryUnitOfWorkFactory
+from adapters.postgres.pool import make_pool
+from adapters.postgres.rows import StorageFailure, guarded
+from adapters.postgres.uow import PostgresUnitOfWorkFactory
+from payments_core.errors import IdempotencyConflict, NotFound, ValidationError
+from payments_core.ledger import Chart, Posting, TransferRequest
+from payments_core.money import Money
+from payments_core.states import CheckoutSessionStatus, PaymentStatus, WithdrawalStatus
+from tests.adapters.postgres import aggregates
+from tests.adapters.postgres.aggregates import (
+    T0,
+    api_key,
+    audit_event,
+    endpoint,
+    full_samples,
+    link,
+    outbound,
+    payment,
+    preferences,
+    provider_config,
+    provider_event,
+    refund,
+    session,
+    tenant,
+    withdrawal,
+)
+
+# Ids whose code-point order differs from most collations' (case, digits, punctuation).
+AWKWARD_IDS = ["b", "B", "a", "10", "9", "_", "a-b", "ab", "Z"]
+
+
+@pytest.fixture
+def pool(pg_clone):
+    pool = make_pool(pg_clone(), max_size=4)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def uow(pool):
+    factory = PostgresUnitOfWorkFactory(pool, ManualClock(T0))
+    with factory() as work:
+        work.tenants.add(tenant("t1"))
+        work.tenants.add(tenant("t2"))
+        work.commit()
+    return factory
+
+
+def add_all(work, sample):
+    """Store one aggregate through its own repository."""
+    kind = type(sample).__name__
+    store = {
+        "Tenant": lambda: work.tenants.add(sample),
+        "CheckoutSession": lambda: work.sessions.add(sample),
+        "Payment": lambda: work.payments.add(sample),
+        "Refund": lambda: work.refunds.add(sample),
+        "CustomerPreferences": lambda: work.customers.save(sample),
+        "PaymentLink": lambda: work.links.add(sample),
+        "Withdrawal": lambda: work.withdrawals.add(sample),
+        "ApiKey": lambda: work.api_keys.add(sample),
+        "ProviderConfig": lambda: work.provider_configs.save(sample),
+        "WebhookEndpoint": lambda: work.webhook_endpoints.add(sample),
+        "OutboundEvent": lambda: work.outbox.add(sample),
+        "AuditEvent": lambda: work.audit.append(sample),
+        "ProviderEventRecord": lambda: work.provider_events.record(sample),
+    }
+    store[kind]()
+
+
+# --- round trips -----------------------------------------------------------------------------------
+
+
+def test_every_aggregate_round_trips_through_its_repository(pool):
+    factory = PostgresUnitOfWorkFactory(pool, ManualClock(T0))
+    samples = full_samples()
+    by_kind = {type(s).__name__: s for s in samples}
+    with factory() as work:
+        for sample in samples:
+            add_all(work, sample)
+        work.commit()
+    with factory() as work:
+        s = by_kind
+        assert work.tenants.get("t1") == s["Tenant"]
+        assert work.sessions.get("t1", "cs_1") == s["CheckoutSession"]
+        assert work.sessions.by_idempotency_key("t1", "idem-1") == s["CheckoutSession"]
+        assert work.sessions.by_provider_reference("sandbox", "sbx_t1_cs_1") == s["CheckoutSession"]
+        assert work.sessions.by_phone_number("t1", "254712345678") == [s["CheckoutSession"]]
+        assert work.payments.get("t1", "pay_1") == s["Payment"]
+        assert work.payments.by_provider_reference("sandbox", "sbx_py_1") == s["Payment"]
+        assert work.refunds.get("t1", "re_1") == s["Refund"]
+        assert work.refunds.by_provider_reference("sandbox", "sbx_re_1") == s["Refund"]
+        assert work.refunds.for_payment("t1", "pay_1") == [s["Refund"]]
+        assert work.customers.get("t1", "cus_1") == s["CustomerPreferences"]
+        assert work.links.get("t1", "promo") == work.links.by_slug("promo") == s["PaymentLink"]
+        assert work.withdrawals.get("t1", "wd_1") == s["Withdrawal"]
+        assert work.withdrawals.by_idempotency_key("t1", "idem-w") == s["Withdrawal"]
+        assert work.withdrawals.by_provider_reference("sandbox", "sbx_po_1") == s["Withdrawal"]
+        assert work.api_keys.get("t1", "key_1") == s["ApiKey"]
+        assert work.api_keys.by_hash("hash_t1_key_1") == s["ApiKey"]
+        assert work.api_keys.for_tenant("t1") == [s["ApiKey"]]
+        assert work.provider_configs.get("t1", "mercadopago") == s["ProviderConfig"]
+        assert work.provider_configs.by_url_id("url_t1_mercadopago") == s["ProviderConfig"]
+        assert work.webhook_endpoints.get("t1", "we_1") == s["WebhookEndpoint"]
+        assert work.webhook_endpoints.for_tenant("t1") == []  # deleted
+        assert work.outbox.for_tenant("t1") == [s["OutboundEvent"]]
+        assert work.audit.search("t1", None, None, 0, 10).items == (s["AuditEvent"],)
+        assert not work.provider_events.record(s["ProviderEventRecord"])
+
+
+def test_updates_and_upserts_replace_the_whole_aggregate(uow):
+    later = T0 + timedelta(hours=1)
+    with uow() as work:
+        work.payments.add(payment("p1"))
+        work.sessions.add(session("s1"))
+        work.withdrawals.add(withdrawal("w1"))
+        work.customers.save(preferences("c1"))
+        work.provider_configs.save(provider_config("stripe"))
+        work.commit()
+    with uow() as work:
+        paid = work.payments.get("t1", "p1").moved(PaymentStatus.COMPLETED, later, fee=Money(25, "KES"))
+        work.payments.update(paid)
+        closed = work.sessions.get("t1", "s1").moved(CheckoutSessionStatus.EXPIRED, later)
+        work.sessions.update(closed)
+        approved = work.withdrawals.get("t1", "w1").moved(WithdrawalStatus.PROCESSING, later, approved_by="bob")
+        work.withdrawals.update(approved)
+        work.customers.save(preferences("c1", preferred_provider="mpesa", updated_at=later))
+        work.provider_configs.save(provider_config("stripe", url_id="url_new", updated_at=later))
+        work.tenants.update(attrs.evolve(tenant("t1"), name="Renamed"))
+        work.commit()
+    with uow() as work:
+        assert work.payments.get("t1", "p1") == paid
+        assert work.payments.search("t1", PaymentStatus.COMPLETED, None, None, 0, 10).items == (paid,)
+        assert work.sessions.get("t1", "s1") == closed
+        assert work.sessions.due_to_expire(later + timedelta(days=1), 10) == []
+        assert work.withdrawals.search("t1", WithdrawalStatus.PROCESSING, 10).items == (approved,)
+        assert work.customers.get("t1", "c1").preferred_provider == "mpesa"
+        assert work.provider_configs.by_url_id("url_new") is not None
+        assert work.provider_configs.by_url_id("url_t1_stripe") is None
+        assert work.tenants.get("t1").name == "Renamed"
+
+
+@given(aggregates.payments)
+def test_any_payment_round_trips_through_postgres(pg_url, payment_sample):
+    stored = attrs.evolve(payment_sample, tenant_id="prop")
+    with PostgresUnitOfWorkFactory(_module_pool(pg_url), ManualClock(T0))() as work:
+        if work.tenants.get("prop") is None:
+            work.tenants.add(tenant("prop"))
+        work.payments.add(stored)
+        assert work.payments.get("prop", stored.id) == stored  # and rolled back on exit
+
+
+_POOLS: dict[str, object] = {}
+
+
+def _module_pool(url):
+    if url not in _POOLS:
+        _POOLS[url] = make_pool(url, max_size=2)
+    return _POOLS[url]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_module_pools():
+    yield
+    for pool in _POOLS.values():
+        pool.close()
+    _POOLS.clear()
+
+
+def test_update_of_a_missing_row_is_not_found(uow):
+    with uow() as work:
+        for update, item in [
+            (work.payments.update, payment("nope")),
+            (work.sessions.update, session("nope")),
+            (work.refunds.update, refund("nope", "p")),
+            (work.withdrawals.update, withdrawal("nope")),
+            (work.links.update, link("nope")),
+            (work.api_keys.update, api_key("nope")),
+            (work.webhook_endpoints.update, endpoint("nope")),
+            (work.tenants.update, tenant("nope")),
+        ]:
+            with pytest.raises(NotFound):
+                update(item)
+
+
+# --- the same answers as the in-memory store, in the same order --------------------------------------
+
+
+def fill(work):
+    """The same awkward data set for both stores: ties, case, digits, two tenants."""
+    for n, ident in enumerate(AWKWARD_IDS):
+        when = T0 + timedelta(minutes=n % 3)
+        status = [PaymentStatus.PENDING, PaymentStatus.COMPLETED][n % 2]
+        for tenant_id in ("t1", "t2"):
+            work.payments.add(payment(ident, tenant_id, created_at=when, status=status, provider_reference="dup"))
+            work.sessions.add(
+                session(ident, tenant_id, created_at=when, expires_at=T0 + timedelta(minutes=n % 2),
+                        client_phone_number="254700000001" if n % 3 else None, provider_reference="same")
+            )  # fmt: skip
+            work.refunds.add(refund(ident, "a", tenant_id, created_at=when, provider_refund_id="r"))
+            work.withdrawals.add(withdrawal(ident, tenant_id, created_at=when, provider_reference="w",
+                                            status=[WithdrawalStatus.PENDING, WithdrawalStatus.FAILED][n % 2]))  # fmt: skip
+            work.api_keys.add(api_key(ident, tenant_id, created_at=when))
+            work.webhook_endpoints.add(endpoint(ident, tenant_id, created_at=when,
+                                                deleted_at=when if n % 4 == 0 else None))  # fmt: skip
+            work.outbox.add(outbound(ident, tenant_id, created_at=when))
+            work.audit.append(audit_event(ident, tenant_id, at=when, action=f"act{n % 2}", target_id=f"x{n % 3}"))
+    work.sessions.update(attrs.evolve(work.sessions.get("t1", "B"), status=CheckoutSessionStatus.COMPLETED))
+
+
+QUERIES = {
+    "payments.search": lambda w: w.payments.search("t1", None, None, None, 0, 100),
+    "payments.search.page": lambda w: w.payments.search("t1", None, None, None, 2, 3),
+    "payments.search.past_end": lambda w: w.payments.search("t1", None, None, None, 50, 3),
+    "payments.search.status": lambda w: w.payments.search("t1", PaymentStatus.COMPLETED, None, None, 0, 100),
+    "payments.search.window": lambda w: w.payments.search(
+        "t2", None, T0 + timedelta(minutes=1), T0 + timedelta(minutes=1), 0, 100
+    ),
+    "payments.by_provider_reference": lambda w: w.payments.by_provider_reference("sandbox", "dup"),
+    "sessions.by_phone_number": lambda w: w.sessions.by_phone_number("t2", "254700000001"),
+    "sessions.due_to_expire": lambda w: w.sessions.due_to_expire(T0 + timedelta(minutes=1), 100),
+    "sessions.due_to_expire.limit": lambda w: w.sessions.due_to_expire(T0 + timedelta(minutes=5), 7),
+    "sessions.due_to_expire.none": lambda w: w.sessions.due_to_expire(T0 - timedelta(seconds=1), 100),
+    "sessions.by_provider_reference": lambda w: w.sessions.by_provider_reference("sandbox", "same"),
+    "refunds.for_payment": lambda w: w.refunds.for_payment("t1", "a"),
+    "refunds.by_provider_reference": lambda w: w.refunds.by_provider_reference("sandbox", "r"),
+    "withdrawals.search": lambda w: w.withdrawals.search("t2", None, 4),
+    "withdrawals.search.status": lambda w: w.withdrawals.search("t1", WithdrawalStatus.FAILED, 100),
+    "withdrawals.search.empty": lambda w: w.withdrawals.search("t1", WithdrawalStatus.COMPLETED, 100),
+    "withdrawals.by_provider_reference": lambda w: w.withdrawals.by_provider_reference("sandbox", "w"),
+    "api_keys.for_tenant": lambda w: w.api_keys.for_tenant("t1"),
+    "webhook_endpoints.for_tenant": lambda w: w.webhook_endpoints.for_tenant("t2"),
+    "outbox.for_tenant": lambda w: w.outbox.for_tenant("t1"),
+    "audit.search": lambda w: w.audit.search("t1", None, None, 1, 4),
+    "audit.search.action": lambda w: w.audit.search("t2", "act1", None, 0, 100),
+    "audit.search.target": lambda w: w.audit.search("t1", "act0", "x1", 0, 100),
+    "audit.search.zero": lambda w: w.audit.search("t1", None, None, 0, 0),
+}
+
+
+@pytest.fixture(scope="module")
+def both(pg_url):
+    """The in-memory store and a PostgreSQL database holding the same data."""
+    memory = InMemoryUnitOfWorkFactory(InMemoryStore(ManualClock(T0)))
+    postgres = PostgresUnitOfWorkFactory(_module_pool(pg_url), ManualClock(T0))
+    for factory in (memory, postgres):
+        with factory() as work:
+            for tenant_id in ("t1", "t2"):
+                if work.tenants.get(tenant_id) is None:
+                    work.tenants.add(tenant(tenant_id))
+            fill(work)
+            work.commit()
+    return memory, postgres
+
+
+@pytest.mark.parametrize("name", QUERIES)
+def test_the_same_answers_in_the_same_order_as_in_memory(both, name):
+    memory, postgres = both
+    with memory() as work:
+        expected = QUERIES[name](work)
+    with postgres() as work:
+        assert QUERIES[name](work) == expected
+    assert expected or name.endswith((".empty", ".none", ".zero", ".past_end"))
+
+
+# --- tenant isolation ---------------------------------------------------------------------------------
+
+
+def test_another_tenants_ids_are_not_found_through_any_repository(uow):
+    with uow() as work:
+        for sample in full_samples()[1:]:
+            add_all(work, sample)
+        work.commit()
+    with uow() as work:
+        assert work.sessions.get("t2", "cs_1") is None
+        assert work.sessions.by_idempotency_key("t2", "idem-1") is None
+        assert work.sessions.by_phone_number("t2", "254712345678") == []
+        assert work.payments.get("t2", "pay_1") is None
+        assert work.payments.search("t2", None, None, None, 0, 10).total == 0
+        assert work.refunds.get("t2", "re_1") is None
+        assert work.refunds.for_payment("t2", "pay_1") == []
+        assert work.customers.get("t2", "cus_1") is None
+        assert work.links.get("t2", "promo") is None
+        assert work.withdrawals.get("t2", "wd_1") is None
+        assert work.withdrawals.by_idempotency_key("t2", "idem-w") is None
+        assert work.api_keys.get("t2", "key_1") is None
+        assert work.api_keys.for_tenant("t2") == []
+        assert work.provider_configs.get("t2", "mercadopago") is None
+        assert work.webhook_endpoints.get("t2", "we_1") is None
+        assert work.outbox.for_tenant("t2") == []
+        assert work.audit.search("t2", None, None, 0, 10).total == 0
+        with pytest.raises(NotFound):
+            work.payments.update(attrs.evolve(work.payments.get("t1", "pay_1"), tenant_id="t2"))
+
+
+def test_row_level_security_hides_other_tenants_rows_from_a_query_without_a_tenant_filter(uow):
+    with uow() as work:
+        for n in range(3):
+            work.payments.add(payment(f"p{n}", "t1"))
+        work.payments.add(payment("q", "t2"))
+        work.commit()
+    with uow() as work:
+        work.scope("t2")
+        assert work.connection.execute("SELECT count(*) FROM payments").fetchone() == (1,)
+        work.scope("*")
+        assert work.connection.execute("SELECT count(*) FROM payments").fetchone() == (4,)
+        work.scope("t1")
+        assert work.connection.execute("SELECT count(*) FROM payments").fetchone() == (3,)
+
+
+def test_the_scope_is_set_again_after_the_ledger_moved_it(uow):
+    chart = Chart("t1")
+    with uow() as work:
+        work.ledger.open_accounts(chart.accounts("KES", ["sandbox"]))
+        work.payments.add(payment("p2", "t2"))
+        work.commit()
+    with uow() as work:
+        assert work.payments.get("t2", "p2") is not None  # scope t2
+        posting = Posting(chart.clearing("sandbox", "KES"), chart.wallet("KES"), Money(100, "KES"))
+        work.ledger.submit(TransferRequest.posted("f1", "t1", "test", [posting]))  # scope t1, set by SQL
+        assert work.payments.get("t2", "p2") is not None
+        assert work.ledger.account("t1", chart.wallet("KES")).credits_posted == 100
+
+
+# --- commit and rollback ------------------------------------------------------------------------------
+
+
+def test_commit_persists_and_leaving_without_commit_rolls_back_ledger_included(uow):
+    chart = Chart("t1")
+    posting = Posting(chart.clearing("sandbox", "KES"), chart.wallet("KES"), Money(100, "KES"))
+    with uow() as work:
+        work.ledger.open_accounts(chart.accounts("KES", ["sandbox"]))
+        work.payments.add(payment("kept"))
+        work.commit()
+    with uow() as work:
+        work.payments.add(payment("dropped"))
+        work.ledger.submit(TransferRequest.posted("f1", "t1", "test", [posting]))
+    with pytest.raises(RuntimeError), uow() as work:
+        work.payments.add(payment("boom"))
+        raise RuntimeError("boom")
+    with uow() as work:
+        work.payments.add(payment("undone"))
+        work.rollback()
+        work.payments.add(payment("after_rollback"))
+        work.commit()
+    with uow() as work:
+        ids = [p.id for p in work.payments.search("t1", None, None, None, 0, 10).items]
+        assert sorted(ids) == ["after_rollback", "kept"]
+        assert work.ledger.entries("t1") == []
+
+
+def test_the_connection_goes_back_to_the_pool_whatever_happens(pool):
+    factory = PostgresUnitOfWorkFactory(pool, ManualClock(T0))
+    for _ in range(pool.max_size * 2):
+        with pytest.raises(NotFound), factory() as work:
+            work.payments.update(payment("missing"))
+    assert pool.get_stats().get("pool_available", 0) >= 1
+
+
+def test_a_row_of_an_unknown_tenant_is_refused_at_commit(uow):
+    with pytest.raises(NotFound), uow() as work:
+        work.payments.add(payment("p", "ghost"))
+        work.commit()
+
+
+# --- taken keys ---------------------------------------------------------------------------------------
+
+
+def test_a_taken_key_is_an_idempotency_conflict_and_the_unit_of_work_goes_on(uow):
+    with uow() as work:
+        for sample in full_samples()[1:-1]:
+            add_all(work, sample)
+        for sample in full_samples()[:-1]:
+            if type(sample).__name__ in {"CustomerPreferences", "ProviderConfig"}:
+                continue  # saved, not added: a second save replaces
+            with pytest.raises(IdempotencyConflict):
+                add_all(work, sample)
+        with pytest.raises(IdempotencyConflict, match="idempotency key|unique value"):
+            work.sessions.add(session("cs_other", idempotency_key="idem-1"))
+        with pytest.raises(IdempotencyConflict):
+            work.api_keys.add(api_key("key_other", secret_hash="hash_t1_key_1"))
+        work.payments.add(payment("still_usable"))
+        work.commit()
+    with uow() as work:
+        assert work.payments.get("t1", "still_usable") is not None
+
+
+def test_a_duplicate_id_answers_the_in_memory_message(uow):
+    with uow() as work:
+        work.payments.add(payment("p1"))
+        with pytest.raises(IdempotencyConflict, match="a row with this id exists already") as caught:
+            work.payments.add(payment("p1", amount=Money(1, "KES")))
+    assert caught.value.details == {"id": "p1"}
+
+
+def test_a_slug_taken_by_another_tenant_is_a_conflict(uow):
+    with uow() as work:
+        work.links.add(link("summer", "t1"))
+        work.commit()
+    with uow() as work:
+        with pytest.raises(IdempotencyConflict, match="this slug is taken") as caught:
+            work.links.add(link("summer", "t2"))
+        assert caught.value.details == {"slug": "summer"}
+        assert work.links.get("t2", "summer") is None
+        assert work.links.by_slug("summer").tenant_id == "t1"
+
+
+def test_a_webhook_url_id_taken_by_another_tenant_is_a_conflict(uow):
+    with uow() as work:
+        work.provider_configs.save(provider_config("stripe", "t1", url_id="u1"))
+        work.commit()
+    with pytest.raises(IdempotencyConflict), uow() as work:
+        work.provider_configs.save(provider_config("stripe", "t2", url_id="u1"))
+
+
+# --- append-only tables and the database's own guards --------------------------------------------------
+
+
+def test_audit_events_refuse_update_and_delete(uow, pool):
+    with uow() as work:
+        work.audit.append(audit_event("a1"))
+        work.outbox.add(outbound("o1"))
+        work.commit()
+    for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events",
+                      "UPDATE outbox_events SET type = 'x'", "DELETE FROM outbox_events"):  # fmt: skip
+        with uow() as work:
+            work.scope("t1")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                work.connection.execute(statement)
+    owner_url = pool.conninfo
+    with psycopg.connect(owner_url) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', '*', false)")
+        for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events",
+                          "TRUNCATE audit_events"):  # fmt: skip
+            with pytest.raises(psycopg.errors.RaiseException, match="APPEND_ONLY"):
+                conn.execute(statement)
+            conn.rollback()
+    with uow() as work:
+        assert work.audit.search("t1", None, None, 0, 10).items == (audit_event("a1"),)
+
+
+def test_no_psycopg_error_escapes_the_guard():
+    with pytest.raises(StorageFailure) as caught, guarded():
+        raise psycopg.OperationalError("connection lost")
+    assert caught.value.code == "INTERNAL_ERROR"
+    with pytest.raises(IdempotencyConflict), guarded():
+        raise psycopg.errors.UniqueViolation("duplicate")
+
+
+def test_text_postgres_cannot_hold_is_a_validation_error(uow):
+    with pytest.raises(ValidationError), uow() as work:
+        work.payments.add(payment("p\x00"))
+    with pytest.raises(ValidationError), uow() as work:
+        work.payments.add(payment("p", metadata={"note": "\x00"}))
+
+
+# --- provider events: exactly once ------------------------------------------------------------------
+
+
+def test_a_provider_event_is_recorded_once(uow):
+    with uow() as work:
+        assert work.provider_events.record(provider_event("e1"))
+        assert not work.provider_events.record(provider_event("e1", type="other"))
+        work.commit()
+    with uow() as work:
+        assert not work.provider_events.record(provider_event("e1"))
+        assert work.provider_events.record(provider_event("e1", provider="stripe"))
+
+
+def test_a_concurrent_duplicate_waits_for_the_first_and_then_answers_false(uow):
+    first_recorded, release, answers = threading.Event(), threading.Event(), {}
+
+    def first():
+        with uow() as work:
+            answers["first"] = work.provider_events.record(provider_event("race"))
+            first_recorded.set()
+            release.wait(10)
+            work.commit()
+
+    def second():
+        first_recorded.wait(10)
+        with uow() as work:
+            answers["second"] = work.provider_events.record(provider_event("race"))
+            work.commit()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_recorded.wait(10)
+    threads[1].join(0.5)
+    assert threads[1].is_alive() and "second" not in answers, "the duplicate must wait for the first"
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert answers == {"first": True, "second": False}
+
+
+def test_a_duplicate_of_an_event_that_rolled_back_is_recorded(uow):
+    with uow() as work:
+        assert work.provider_events.record(provider_event("undone"))
+    with uow() as work:
+        assert work.provider_events.record(provider_event("undone"))
+
+
+# --- the schema --------------------------------------------------------------------------------------
+
+AGGREGATE_TABLES = [
+    "tenants", "checkout_sessions", "payments", "refunds", "customer_preferences", "payment_links",
+    "withdrawals", "api_keys", "provider_configs", "webhook_endpoints", "outbox_events", "audit_events",
+    "provider_events",
+]  # fmt: skip
+
+
+def test_every_aggregate_table_forces_row_level_security(pg_url):
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(
+            """SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, count(p.polname)
+               FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid
+               WHERE c.relname = ANY(%s) GROUP BY 1, 2, 3 ORDER BY 1""",
+            (AGGREGATE_TABLES,),
+        ).fetchall()
+    assert rows == [(name, True, True, 1) for name in sorted(AGGREGATE_TABLES)]
+
+
+def test_ids_results_are_sorted_by_compare_by_code_point_whatever_the_default_collation(pg_url):
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(
+            """SELECT c.relname, co.collname FROM pg_attribute a
+               JOIN pg_class c ON c.oid = a.attrelid JOIN pg_collation co ON co.oid = a.attcollation
+               WHERE a.attname = 'id' AND c.relkind = 'r' AND c.relname = ANY(%s)""",
+            (AGGREGATE_TABLES,),
+        ).fetchall()
+    sorted_by_id = {"checkout_sessions", "payments", "refunds", "withdrawals", "api_keys",
+                    "webhook_endpoints", "outbox_events", "audit_events"}  # fmt: skip
+    assert {table for table, collation in rows if collation == "C"} >= sorted_by_id
