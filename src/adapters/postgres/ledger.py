@@ -67,6 +67,33 @@ def request_json(request: TransferRequest) -> dict[str, Any]:
     }
 
 
+_POST_SQL = "SELECT ledger_post(%s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_FIELDS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+
+
+def _post_arrays(request: TransferRequest) -> tuple[list[Any], ...]:
+    """What a posted or pending transfer does, as `ledger_post` takes it: the touched accounts in
+    id order with their four balance deltas, then one journal row per posting."""
+    bucket = "posted" if request.mode is TransferMode.POSTED else "pending"
+    deltas: dict[str, dict[str, int]] = {}
+    for posting in request.postings:
+        for side, account_id in (
+            ("debits", posting.debit_account_id),
+            ("credits", posting.credit_account_id),
+        ):
+            row = deltas.setdefault(account_id, dict.fromkeys(_FIELDS, 0))
+            row[f"{side}_{bucket}"] += posting.amount.minor
+    ids = sorted(deltas)
+    return (
+        ids,
+        *([deltas[i][field] for i in ids] for field in _FIELDS),
+        [p.debit_account_id for p in request.postings],
+        [p.credit_account_id for p in request.postings],
+        [p.amount.minor for p in request.postings],
+        [p.amount.currency for p in request.postings],
+    )
+
+
 def parse_postings(data: list[dict[str, Any]]) -> tuple[Posting, ...]:
     return tuple(Posting(p["debit"], p["credit"], Money(int(p["amount"]), p["currency"])) for p in data)
 
@@ -109,16 +136,19 @@ def _hold(row: dict[str, Any]) -> Hold:
     )
 
 
-def _entry(row: dict[str, Any]) -> Entry:
-    return Entry(
-        transfer_id=row["transfer_id"],
-        tenant_id=row["tenant_id"],
-        account_id=row["account_id"],
-        currency=row["currency"],
-        side=Side(row["side"]),
-        bucket=Bucket(row["bucket"]),
-        amount=row["amount"],
-        created_at=row["created_at"],
+def _entries(row: dict[str, Any]) -> tuple[Entry, Entry]:
+    """A journal row read as the core's two entries: its debit side, then its credit side."""
+    common = {
+        "transfer_id": row["transfer_id"],
+        "tenant_id": row["tenant_id"],
+        "currency": row["currency"],
+        "bucket": Bucket(row["bucket"]),
+        "amount": row["amount"],
+        "created_at": row["created_at"],
+    }
+    return (
+        Entry(account_id=row["debit_account_id"], side=Side.DEBIT, **common),
+        Entry(account_id=row["credit_account_id"], side=Side.CREDIT, **common),
     )
 
 
@@ -191,11 +221,16 @@ class PostgresLedgerStore:
         return [_account(row) for row in rows]
 
     def submit(self, request: TransferRequest) -> Transfer:
+        payload = json.dumps(request_json(request))
         with translated():
-            row = self._conn.execute(
-                "SELECT ledger_submit(%s::jsonb, %s)",
-                (json.dumps(request_json(request)), self._clock.now()),
-            ).fetchone()
+            if request.mode in (TransferMode.POSTED, TransferMode.PENDING):
+                row = self._conn.execute(
+                    _POST_SQL, (payload, self._clock.now(), *_post_arrays(request))
+                ).fetchone()
+            else:
+                row = self._conn.execute(
+                    "SELECT ledger_submit(%s::jsonb, %s)", (payload, self._clock.now())
+                ).fetchone()
         assert row is not None
         result = row[0]
         return Transfer(
@@ -252,23 +287,31 @@ class PostgresLedgerStore:
     def entries(self, tenant_id: str, account_id: str | None = None) -> list[Entry]:
         rows = self._rows(
             tenant_id,
-            """SELECT * FROM entries WHERE tenant_id = %s AND (%s::text IS NULL OR account_id = %s)
+            """SELECT * FROM journal WHERE tenant_id = %s
+                 AND (%s::text IS NULL OR debit_account_id = %s OR credit_account_id = %s)
                ORDER BY seq""",
-            (tenant_id, account_id, account_id),
+            (tenant_id, account_id, account_id, account_id),
         )
-        return [_entry(row) for row in rows]
+        return [
+            entry
+            for row in rows
+            for entry in _entries(row)
+            if account_id is None or entry.account_id == account_id
+        ]
 
     def balance_at(self, tenant_id: str, account_id: str, at: datetime) -> Balances:
         self.account(tenant_id, account_id)
         rows = self._rows(
             tenant_id,
             """SELECT
-                 coalesce(sum(amount) FILTER (WHERE side = 'debit' AND bucket = 'pending'), 0) AS dpe,
-                 coalesce(sum(amount) FILTER (WHERE side = 'debit' AND bucket = 'posted'), 0) AS dpo,
-                 coalesce(sum(amount) FILTER (WHERE side = 'credit' AND bucket = 'pending'), 0) AS cpe,
-                 coalesce(sum(amount) FILTER (WHERE side = 'credit' AND bucket = 'posted'), 0) AS cpo
-               FROM entries WHERE tenant_id = %s AND account_id = %s AND created_at <= %s""",
-            (tenant_id, account_id, at),
+                 coalesce(sum(amount) FILTER (WHERE debit_account_id = %s AND bucket = 'pending'), 0) AS dpe,
+                 coalesce(sum(amount) FILTER (WHERE debit_account_id = %s AND bucket = 'posted'), 0) AS dpo,
+                 coalesce(sum(amount) FILTER (WHERE credit_account_id = %s AND bucket = 'pending'), 0) AS cpe,
+                 coalesce(sum(amount) FILTER (WHERE credit_account_id = %s AND bucket = 'posted'), 0) AS cpo
+               FROM journal
+               WHERE tenant_id = %s AND (debit_account_id = %s OR credit_account_id = %s)
+                 AND created_at <= %s""",
+            (account_id, account_id, account_id, account_id, tenant_id, account_id, account_id, at),
         )
         row = rows[0]
         return Balances(int(row["dpe"]), int(row["dpo"]), int(row["cpe"]), int(row["cpo"]))

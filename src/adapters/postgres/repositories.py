@@ -382,7 +382,9 @@ class Outbox(Repository[OutboundEvent]):
 
     def for_tenant(self, tenant_id: str) -> list[OutboundEvent]:
         return self._docs(
-            tenant_id, "SELECT doc FROM outbox_events WHERE tenant_id = %s ORDER BY created_at, id", (tenant_id,)
+            tenant_id,
+            "SELECT doc FROM outbox_events WHERE tenant_id = %s ORDER BY created_at, id",
+            (tenant_id,),
         )
 
 

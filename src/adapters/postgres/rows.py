@@ -55,7 +55,9 @@ def guarded() -> Iterator[None]:
     except UnicodeEncodeError:
         raise ValidationError("a value is not acceptable text", reason="UnicodeEncodeError") from None
     except psycopg.Error as error:
-        raise StorageFailure("the database could not complete the operation", reason=type(error).__name__) from None
+        raise StorageFailure(
+            "the database could not complete the operation", reason=type(error).__name__
+        ) from None
 
 
 class Scope:
@@ -134,7 +136,9 @@ class Repository(Generic[T]):
         self._conn = conn
         self._scope = scope
 
-    def _execute(self, tenant_id: str, query: LiteralString | sql.Composed, params: Params) -> psycopg.Cursor[Any]:
+    def _execute(
+        self, tenant_id: str, query: LiteralString | sql.Composed, params: Params
+    ) -> psycopg.Cursor[Any]:
         self._scope.enter(tenant_id)
         return self._conn.execute(query, params)
 
@@ -170,7 +174,9 @@ class Repository(Generic[T]):
         with guarded():
             updated = self._execute(tenant_id, self.table.update_sql, self.table.changes(item)).rowcount
         if updated != 1:
-            raise NotFound(f"{self.resource} not found", resource=self.resource, id=self.table.key_of(item)[-1])
+            raise NotFound(
+                f"{self.resource} not found", resource=self.resource, id=self.table.key_of(item)[-1]
+            )
 
     def _count_and_docs(
         self, tenant_id: str, query: sql.Composed, params: Mapping[str, Any]

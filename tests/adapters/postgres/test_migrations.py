@@ -47,26 +47,31 @@ def test_the_journal_refuses_updates_deletes_and_truncation(pg_url):
             ),
         )
         conn.commit()
-        for statement in ("UPDATE entries SET amount = 1", "DELETE FROM transfers", "TRUNCATE entries"):
+        for statement in ("UPDATE journal SET amount = 1", "DELETE FROM transfers", "TRUNCATE journal"):
             with pytest.raises(psycopg.errors.RaiseException, match="APPEND_ONLY"):
                 conn.execute(statement)
             conn.rollback()
-        assert conn.execute("SELECT count(*) FROM entries").fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM journal").fetchone() == (1,)
 
 
-def test_an_unbalanced_transfer_cannot_commit(pg_url):
+def test_a_journal_row_cannot_name_an_account_of_another_currency_or_the_same_account_twice(pg_url):
     with psycopg.connect(pg_url) as conn:
         conn.execute("SELECT set_config('app.tenant_id', 't1', false)")
         conn.execute(
-            "INSERT INTO accounts (tenant_id, id, code, currency) VALUES ('t1', 'c', 'x', 'KES') ON CONFLICT DO NOTHING"
+            "INSERT INTO accounts (tenant_id, id, code, currency) VALUES ('t1', 'k', 'x', 'KES'), ('t1', 'u', 'x', 'USD')"
         )
         conn.execute(
             "INSERT INTO transfers (tenant_id, id, kind, mode, request, postings, created_at) "
             "VALUES ('t1', 'bad', 'k', 'posted', '{}', '[]', now())"
         )
-        conn.execute(
-            "INSERT INTO entries (tenant_id, transfer_id, account_id, currency, side, bucket, amount, created_at) "
-            "VALUES ('t1', 'bad', 'c', 'KES', 'debit', 'posted', 5, now())"
+        conn.commit()
+        row = (
+            "INSERT INTO journal (tenant_id, transfer_id, debit_account_id, credit_account_id, currency, bucket, "
+            "amount, created_at) VALUES ('t1', 'bad', %s, %s, 'KES', 'posted', 5, now())"
         )
-        with pytest.raises(psycopg.errors.RaiseException, match="UNBALANCED_TRANSFER"):
-            conn.commit()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(row, ("k", "u"))
+        conn.rollback()
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(row, ("k", "k"))
+        conn.rollback()

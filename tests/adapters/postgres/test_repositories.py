@@ -137,7 +137,9 @@ def test_updates_and_upserts_replace_the_whole_aggregate(uow):
         work.payments.update(paid)
         closed = work.sessions.get("t1", "s1").moved(CheckoutSessionStatus.EXPIRED, later)
         work.sessions.update(closed)
-        approved = work.withdrawals.get("t1", "w1").moved(WithdrawalStatus.PROCESSING, later, approved_by="bob")
+        approved = work.withdrawals.get("t1", "w1").moved(
+            WithdrawalStatus.PROCESSING, later, approved_by="bob"
+        )
         work.withdrawals.update(approved)
         work.customers.save(preferences("c1", preferred_provider="mpesa", updated_at=later))
         work.provider_configs.save(provider_config("stripe", url_id="url_new", updated_at=later))
@@ -207,7 +209,9 @@ def fill(work):
         when = T0 + timedelta(minutes=n % 3)
         status = [PaymentStatus.PENDING, PaymentStatus.COMPLETED][n % 2]
         for tenant_id in ("t1", "t2"):
-            work.payments.add(payment(ident, tenant_id, created_at=when, status=status, provider_reference="dup"))
+            work.payments.add(
+                payment(ident, tenant_id, created_at=when, status=status, provider_reference="dup")
+            )
             work.sessions.add(
                 session(ident, tenant_id, created_at=when, expires_at=T0 + timedelta(minutes=n % 2),
                         client_phone_number="254700000001" if n % 3 else None, provider_reference="same")
@@ -219,7 +223,9 @@ def fill(work):
             work.webhook_endpoints.add(endpoint(ident, tenant_id, created_at=when,
                                                 deleted_at=when if n % 4 == 0 else None))  # fmt: skip
             work.outbox.add(outbound(ident, tenant_id, created_at=when))
-            work.audit.append(audit_event(ident, tenant_id, at=when, action=f"act{n % 2}", target_id=f"x{n % 3}"))
+            work.audit.append(
+                audit_event(ident, tenant_id, at=when, action=f"act{n % 2}", target_id=f"x{n % 3}")
+            )
     work.sessions.update(attrs.evolve(work.sessions.get("t1", "B"), status=CheckoutSessionStatus.COMPLETED))
 
 

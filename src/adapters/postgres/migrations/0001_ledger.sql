@@ -2,9 +2,10 @@
 --
 -- Invariants the database itself keeps:
 -- * balances are non-negative 64-bit integers; a flagged account never breaks its flag (CHECK);
--- * (tenant_id, id) keys everywhere; entries reference their transfer and their account;
--- * every transfer's entries balance per currency and bucket (deferred constraint trigger);
--- * transfers and entries are append-only: UPDATE, DELETE and TRUNCATE are refused (trigger);
+-- * (tenant_id, id) keys everywhere; journal rows reference their transfer and both accounts;
+-- * every journal row debits and credits the same amount in one currency, so every transfer
+--   balances per currency and bucket by construction;
+-- * transfers and journal rows are append-only: UPDATE, DELETE and TRUNCATE are refused (trigger);
 -- * row-level security: a session sees only the tenant named by `app.tenant_id` ('*' = all,
 --   used only by the few cross-tenant lookups: sweeps and references arriving from outside).
 
@@ -34,6 +35,7 @@ CREATE TABLE accounts (
     credits_pending bigint NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
     credits_posted bigint NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
     PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, id, currency),
     CONSTRAINT one_flag CHECK (NOT (debits_must_not_exceed_credits AND credits_must_not_exceed_debits)),
     CONSTRAINT debits_within_credits CHECK (
         NOT debits_must_not_exceed_credits OR debits_posted + debits_pending <= credits_posted),
@@ -67,22 +69,28 @@ CREATE TABLE holds (
 );
 CREATE INDEX holds_due ON holds (expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL;
 
-CREATE TABLE entries (
+-- The journal: one row per movement of one posting, debiting one account and crediting
+-- another by the same signed amount in one currency. A transfer's rows therefore balance per
+-- currency and bucket by construction; the foreign keys carry the currency, so a row can only
+-- name accounts of its own currency. (The core reads each row as its two entries.)
+CREATE TABLE journal (
     tenant_id text NOT NULL,
     seq bigint GENERATED ALWAYS AS IDENTITY,
     transfer_id text NOT NULL,
-    account_id text NOT NULL,
+    debit_account_id text NOT NULL,
+    credit_account_id text NOT NULL,
     currency text NOT NULL,
-    side text NOT NULL CHECK (side IN ('debit', 'credit')),
     bucket text NOT NULL CHECK (bucket IN ('pending', 'posted')),
     amount bigint NOT NULL CHECK (amount <> 0),
     created_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, seq),
+    CHECK (debit_account_id <> credit_account_id),
     FOREIGN KEY (tenant_id, transfer_id) REFERENCES transfers (tenant_id, id),
-    FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
+    FOREIGN KEY (tenant_id, debit_account_id, currency) REFERENCES accounts (tenant_id, id, currency),
+    FOREIGN KEY (tenant_id, credit_account_id, currency) REFERENCES accounts (tenant_id, id, currency)
 );
-CREATE INDEX entries_by_account ON entries (tenant_id, account_id, seq);
-CREATE INDEX entries_by_transfer ON entries (tenant_id, transfer_id);
+CREATE INDEX journal_by_debit ON journal (tenant_id, debit_account_id, seq);
+CREATE INDEX journal_by_credit ON journal (tenant_id, credit_account_id, seq);
 
 CREATE FUNCTION refuse_journal_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -92,39 +100,14 @@ BEGIN
         HINT = 'the journal is append-only: correct it with a new transfer';
 END $$;
 
-CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
+CREATE TRIGGER journal_append_only BEFORE UPDATE OR DELETE ON journal
     FOR EACH ROW EXECUTE FUNCTION refuse_journal_change();
-CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries
+CREATE TRIGGER journal_no_truncate BEFORE TRUNCATE ON journal
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_journal_change();
 CREATE TRIGGER transfers_append_only BEFORE UPDATE OR DELETE ON transfers
     FOR EACH ROW EXECUTE FUNCTION refuse_journal_change();
 CREATE TRIGGER transfers_no_truncate BEFORE TRUNCATE ON transfers
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_journal_change();
-
--- Balanced per currency and bucket, checked at commit for every transfer written.
-CREATE FUNCTION check_transfer_balanced() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    unbalanced record;
-BEGIN
-    SELECT currency, bucket INTO unbalanced
-    FROM entries
-    WHERE tenant_id = NEW.tenant_id AND transfer_id = NEW.id
-    GROUP BY currency, bucket
-    HAVING sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END)
-        <> sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END)
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'UNBALANCED_TRANSFER',
-            DETAIL = json_build_object('transferId', NEW.id, 'currency', unbalanced.currency)::text,
-            HINT = 'a transfer must balance per currency';
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE CONSTRAINT TRIGGER transfers_balanced AFTER INSERT ON transfers
-    DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION check_transfer_balanced();
 
 ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE accounts FORCE ROW LEVEL SECURITY;
@@ -132,17 +115,17 @@ ALTER TABLE transfers ENABLE ROW LEVEL SECURITY;
 ALTER TABLE transfers FORCE ROW LEVEL SECURITY;
 ALTER TABLE holds ENABLE ROW LEVEL SECURITY;
 ALTER TABLE holds FORCE ROW LEVEL SECURITY;
-ALTER TABLE entries ENABLE ROW LEVEL SECURITY;
-ALTER TABLE entries FORCE ROW LEVEL SECURITY;
+ALTER TABLE journal ENABLE ROW LEVEL SECURITY;
+ALTER TABLE journal FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_rows ON accounts USING (app_tenant_visible(tenant_id));
 CREATE POLICY tenant_rows ON transfers USING (app_tenant_visible(tenant_id));
 CREATE POLICY tenant_rows ON holds USING (app_tenant_visible(tenant_id));
-CREATE POLICY tenant_rows ON entries USING (app_tenant_visible(tenant_id));
+CREATE POLICY tenant_rows ON journal USING (app_tenant_visible(tenant_id));
 
 DO $$
 BEGIN
     GRANT SELECT, INSERT, UPDATE ON accounts, holds TO payments_app;
-    GRANT SELECT, INSERT ON transfers, entries TO payments_app;
+    GRANT SELECT, INSERT ON transfers, journal TO payments_app;
 EXCEPTION
     WHEN undefined_object THEN NULL;
 END $$;

@@ -7,7 +7,7 @@
 -- 3. the transfer row is inserted (a concurrent duplicate found here is answered as a replay);
 -- 4. the touched accounts are locked in id order (no deadlocks), must exist in the tenant and
 --    share each posting's currency;
--- 5. new balances must fit in 64 bits and keep every flag; then accounts, entries and the hold
+-- 5. new balances must fit in 64 bits and keep every flag; then accounts, journal and the hold
 --    are written.
 -- Errors: SQLSTATE P0001, MESSAGE = the domain error code, DETAIL = JSON details, HINT = words.
 
@@ -17,19 +17,29 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = p_code, DETAIL = p_details::text, HINT = p_message;
 END $$;
 
--- The signed entry rows a list of postings produces, debit before credit, in posting order.
-CREATE FUNCTION ledger_moves(p_postings jsonb, p_bucket text, p_sign integer, p_first integer)
+-- The journal rows a list of postings produces, in posting order, with a signed amount.
+CREATE FUNCTION ledger_rows(p_postings jsonb, p_bucket text, p_sign integer, p_first integer)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'ord', p_first + (p.ord - 1) * 2 + s.o,
-               'account_id', CASE s.side WHEN 'debit' THEN p.v->>'debit' ELSE p.v->>'credit' END,
-               'side', s.side,
+               'ord', p_first + p.ord,
+               'debit', p.v->>'debit',
+               'credit', p.v->>'credit',
                'bucket', p_bucket,
                'amount', p_sign * (p.v->>'amount')::bigint,
-               'currency', p.v->>'currency') ORDER BY p.ord, s.o), '[]'::jsonb)
+               'currency', p.v->>'currency') ORDER BY p.ord), '[]'::jsonb)
     FROM jsonb_array_elements(p_postings) WITH ORDINALITY AS p(v, ord)
-    CROSS JOIN (VALUES (0, 'debit'), (1, 'credit')) AS s(o, side)
+$$;
+
+-- Each journal row as the two entries the core sees: debit side first, then credit side.
+CREATE FUNCTION ledger_sides(p_rows jsonb)
+RETURNS TABLE (ord bigint, account_id text, side text, bucket text, amount numeric, currency text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT r.ord * 2 + s.o, CASE s.o WHEN 0 THEN r.debit ELSE r.credit END,
+           CASE s.o WHEN 0 THEN 'debit' ELSE 'credit' END, r.bucket, r.amount, r.currency
+    FROM jsonb_to_recordset(p_rows) AS r(ord bigint, debit text, credit text, bucket text, amount numeric,
+                                         currency text)
+    CROSS JOIN (VALUES (0), (1)) AS s(o)
 $$;
 
 CREATE FUNCTION ledger_replay(p_stored_request jsonb, p_stored_postings jsonb, p_created_at timestamptz,
@@ -77,7 +87,7 @@ BEGIN
                                 jsonb_build_object('field', 'expires_at'));
         END IF;
         v_recorded := v_postings;
-        v_moves := ledger_moves(v_postings, v_mode, 1, 0);
+        v_moves := ledger_rows(v_postings, v_mode, 1, 0);
     ELSE
         SELECT * INTO v_hold FROM holds WHERE tenant_id = v_tenant AND transfer_id = v_pending_id FOR UPDATE;
         IF NOT FOUND THEN
@@ -119,9 +129,9 @@ BEGIN
             END LOOP;
             v_recorded := v_postings;
         END IF;
-        v_moves := ledger_moves(v_hold.postings, 'pending', -1, 0);
+        v_moves := ledger_rows(v_hold.postings, 'pending', -1, 0);
         IF v_target = 'posted' THEN
-            v_moves := v_moves || ledger_moves(v_recorded, 'posted', 1, jsonb_array_length(v_moves));
+            v_moves := v_moves || ledger_rows(v_recorded, 'posted', 1, jsonb_array_length(v_moves));
         END IF;
     END IF;
 
@@ -136,12 +146,12 @@ BEGIN
 
     PERFORM 1 FROM accounts
     WHERE tenant_id = v_tenant
-      AND id IN (SELECT m->>'account_id' FROM jsonb_array_elements(v_moves) AS m)
+      AND id IN (SELECT m.account_id FROM ledger_sides(v_moves) AS m)
     ORDER BY id FOR UPDATE;
 
     SELECT m.account_id, a.id IS NULL AS missing, a.currency AS account_currency, m.currency
     INTO v_bad
-    FROM jsonb_to_recordset(v_moves) AS m(ord integer, account_id text, currency text)
+    FROM ledger_sides(v_moves) AS m
     LEFT JOIN accounts a ON a.tenant_id = v_tenant AND a.id = m.account_id
     WHERE a.id IS NULL OR a.currency <> m.currency
     ORDER BY m.ord LIMIT 1;
@@ -171,7 +181,7 @@ BEGIN
                        coalesce(sum(m.amount) FILTER (WHERE m.side = 'debit' AND m.bucket = 'posted'), 0) AS debits_posted,
                        coalesce(sum(m.amount) FILTER (WHERE m.side = 'credit' AND m.bucket = 'pending'), 0) AS credits_pending,
                        coalesce(sum(m.amount) FILTER (WHERE m.side = 'credit' AND m.bucket = 'posted'), 0) AS credits_posted
-                FROM jsonb_to_recordset(v_moves) AS m(account_id text, side text, bucket text, amount numeric)
+                FROM ledger_sides(v_moves) AS m
                 GROUP BY m.account_id) d ON d.account_id = a.id
           WHERE a.tenant_id = v_tenant) n;
 
@@ -204,11 +214,12 @@ BEGIN
                                              credits_pending bigint, credits_posted bigint)
     WHERE a.tenant_id = v_tenant AND a.id = n.id;
 
-    INSERT INTO entries (tenant_id, transfer_id, account_id, currency, side, bucket, amount, created_at)
-    SELECT v_tenant, v_id, m.account_id, m.currency, m.side, m.bucket, m.amount, p_now
-    FROM jsonb_to_recordset(v_moves) AS m(ord integer, account_id text, side text, bucket text,
-                                          amount bigint, currency text)
-    ORDER BY m.ord;
+    INSERT INTO journal (tenant_id, transfer_id, debit_account_id, credit_account_id, currency, bucket, amount,
+                         created_at)
+    SELECT v_tenant, v_id, r.debit, r.credit, r.currency, r.bucket, r.amount, p_now
+    FROM jsonb_to_recordset(v_moves) AS r(ord integer, debit text, credit text, bucket text, amount bigint,
+                                          currency text)
+    ORDER BY r.ord;
 
     IF v_mode = 'pending' THEN
         INSERT INTO holds (tenant_id, transfer_id, postings, expires_at) VALUES (v_tenant, v_id, v_postings, v_expires);
