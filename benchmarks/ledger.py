@@ -74,10 +74,10 @@ def pgbench(database: Database, seconds: int) -> float:
 
 
 class Ledger:
-    def __init__(self, url: str, tenants: int) -> None:
+    def __init__(self, url: str, tenants: int, committers: int) -> None:
         migrate(url)
         self.pool = make_pool(url, min_size=WORKERS, max_size=WORKERS + 2)
-        self.store = PooledLedgerStore(self.pool, SystemClock())
+        self.store = PooledLedgerStore(self.pool, SystemClock(), committers=committers)
         self.charts = [Chart(f"tenant{n:04d}") for n in range(tenants)]
         for chart in self.charts:
             self.store.open_accounts(chart.accounts("KES", ["mpesa"]))
@@ -121,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--committers", type=int, default=2, help="concurrent commit groups")
     args = parser.parse_args()
     temp = None
     if os.environ.get("DATABASE_URL"):
@@ -130,7 +131,7 @@ def main() -> None:
         database = start_embedded(Path(temp) / "pgdata", cleanup="stop")
     try:
         base = pgbench(database, args.seconds)
-        ledger = Ledger(fresh(database, "bench_ledger"), args.tenants)
+        ledger = Ledger(fresh(database, "bench_ledger"), args.tenants, args.committers)
         charts = ledger.charts
         spread = ledger.run(args.seconds, lambda w, n: charts[(w * 7919 + n) % len(charts)])
         batched = ledger.run(args.seconds, lambda w, n: charts[(w * 7919 + n) % len(charts)], batch=BATCH)

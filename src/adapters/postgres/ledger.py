@@ -17,6 +17,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from adapters.postgres.group_commit import GroupCommitter
 from adapters.postgres.sql_errors import translated
 from payments_core.errors import IdempotencyConflict, NotFound
 from payments_core.ledger import (
@@ -91,6 +92,25 @@ def _post_arrays(request: TransferRequest) -> tuple[list[Any], ...]:
         [p.credit_account_id for p in request.postings],
         [p.amount.minor for p in request.postings],
         [p.amount.currency for p in request.postings],
+    )
+
+
+_BATCH_SQL = "SELECT ledger_post_batch(%s, %s, %s, %s, %s::jsonb[], %s, %s, %s, %s, %s)"
+
+
+def _batch_arrays(requests: Sequence[TransferRequest]) -> tuple[list[Any], ...]:
+    """The columns `ledger_post_batch` takes: one entry per transfer, then one per posting."""
+    rows = [(n, p) for n, r in enumerate(requests, start=1) for p in r.postings]
+    return (
+        [r.tenant_id for r in requests],
+        [r.id for r in requests],
+        [r.kind for r in requests],
+        [json.dumps(request_json(r)) for r in requests],
+        [n for n, _ in rows],
+        [p.debit_account_id for _, p in rows],
+        [p.credit_account_id for _, p in rows],
+        [p.amount.minor for _, p in rows],
+        [p.amount.currency for _, p in rows],
     )
 
 
@@ -220,6 +240,21 @@ class PostgresLedgerStore:
         rows = self._rows(tenant_id, "SELECT * FROM accounts WHERE tenant_id = %s ORDER BY id", (tenant_id,))
         return [_account(row) for row in rows]
 
+    def lock_accounts(self, requests: Sequence[TransferRequest]) -> None:
+        """Lock every account these transfers name, in (tenant, id) order, in one statement."""
+        pairs = sorted({(r.tenant_id, a) for r in requests for p in r.postings for a in p.pair})
+        if not pairs:
+            return
+        self.scope(ALL_TENANTS)
+        with translated():
+            self._conn.execute(
+                """SELECT 1 FROM accounts a
+                   JOIN unnest(%s::text[], %s::text[]) AS k(tenant_id, id)
+                     ON a.tenant_id = k.tenant_id AND a.id = k.id
+                   ORDER BY a.tenant_id, a.id FOR UPDATE OF a""",
+                ([t for t, _ in pairs], [a for _, a in pairs]),
+            )
+
     def submit(self, request: TransferRequest) -> Transfer:
         payload = json.dumps(request_json(request))
         with translated():
@@ -240,6 +275,14 @@ class PostgresLedgerStore:
         )
 
     def submit_many(self, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        """All or nothing, in order. Fresh posted transfers go set-based through
+        `ledger_post_batch`; anything else (holds, replays) one by one in this transaction."""
+        if len(requests) > 1 and all(r.mode is TransferMode.POSTED for r in requests):
+            now = self._clock.now()
+            with translated():
+                row = self._conn.execute(_BATCH_SQL, (now, *_batch_arrays(requests))).fetchone()
+            if row is not None and row[0]:
+                return [Transfer(request=r, postings=r.postings, created_at=now) for r in requests]
         return [self.submit(request) for request in requests]
 
     def transfer(self, tenant_id: str, transfer_id: str) -> Transfer:
@@ -318,11 +361,18 @@ class PostgresLedgerStore:
 
 
 class PooledLedgerStore:
-    """Every call in its own transaction on a pooled connection: the ledger used on its own."""
+    """Every call in its own transaction on a pooled connection: the ledger used on its own.
 
-    def __init__(self, pool: ConnectionPool[Any], clock: Clock) -> None:
+    Concurrent `submit` calls are group-committed (see `group_commit`): same outcomes, one
+    commit per group under load.
+    """
+
+    def __init__(self, pool: ConnectionPool[Any], clock: Clock, committers: int = 2) -> None:
         self._pool = pool
         self._clock = clock
+        self._group = GroupCommitter(
+            pool, lambda conn: PostgresLedgerStore(conn, clock), committers=committers
+        )
 
     @contextmanager
     def _store(self) -> Iterator[PostgresLedgerStore]:
@@ -345,8 +395,7 @@ class PooledLedgerStore:
         return result
 
     def submit(self, request: TransferRequest) -> Transfer:
-        result: Transfer = self._call(lambda s: s.submit(request))
-        return result
+        return self._group.submit(request)
 
     def submit_many(self, requests: Sequence[TransferRequest]) -> list[Transfer]:
         result: list[Transfer] = self._call(lambda s: s.submit_many(requests))
