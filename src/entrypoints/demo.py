@@ -1,57 +1,70 @@
-"""An embedded walk through the core: a payment, a four-eyes withdrawal, a balanced ledger."""
+"""A walk through the core as a tenant lives it: a payment, a four-eyes withdrawal, the ledger.
+
+Runs on the embedded PostgreSQL by default (or DATABASE_URL), in memory with `--memory`.
+"""
 
 from __future__ import annotations
 
+import uuid
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
 from typing import TextIO
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.ledger import InMemoryLedgerStore
-from payments_core import flows
+from entrypoints.composition import in_memory_core, postgres_core
+from payments_core import PaymentsCore
 from payments_core.errors import FourEyesViolation
-from payments_core.fees import PLATFORM_DEFAULT_SCHEDULE, FeeOperation
-from payments_core.ledger import Chart, problems, trial_balance
 from payments_core.money import Money
-from payments_core.policies import Principal, Scope, require_four_eyes
+from payments_core.policies import Principal, Scope
 
 
-def run_demo(out: TextIO) -> int:
-    store = InMemoryLedgerStore(ManualClock())
-    chart = Chart("demo-tenant")
-    store.open_accounts(chart.accounts("KES", ["mpesa"]))
+def run_demo(out: TextIO, in_memory: bool = False) -> int:
+    wiring: AbstractContextManager[tuple[PaymentsCore, object]] = (
+        nullcontext(in_memory_core()) if in_memory else postgres_core()
+    )
+    with wiring as (core, sandbox):
+        return _walk(core, sandbox, out, "memory" if in_memory else "PostgreSQL")
 
+
+def _walk(core: PaymentsCore, sandbox: object, out: TextIO, where: str) -> int:
     def say(text: str) -> None:
         out.write(text + "\n")
 
-    payment = PLATFORM_DEFAULT_SCHEDULE.quote(FeeOperation.PAYMENT, "mpesa", Money.parse("5000.00", "KES"))
-    store.submit(flows.payment_completed(chart, "pay_1", "mpesa", payment))
-    say(f"payment of {payment.gross} completed: fee {payment.fee}, wallet credited {payment.net}")
+    tenant = f"demo-{uuid.uuid4().hex[:8]}"
+    core.tenants.create_tenant(tenant, "Demo Tenant", "KES")
+    everything = [scope.value for scope in Scope]
+    now = datetime.now(UTC)
+    alice = Principal.user(tenant, "alice", everything, mfa_verified_at=now, livemode=False)
+    bob = Principal.user(tenant, "bob", everything, mfa_verified_at=now, livemode=False)
+    say(f"tenant {tenant} on {where}")
 
-    withdrawal = PLATFORM_DEFAULT_SCHEDULE.quote(
-        FeeOperation.WITHDRAWAL, "mpesa", Money.parse("1000.00", "KES")
+    session = core.checkout.create_session(alice, Money.parse("5000.00", "KES"), reference="order-1")
+    sandbox.complete_checkout(session.provider_reference)  # type: ignore[attr-defined]
+    payment = core.payments.get_payment(alice, session.payment_id)
+    assert payment.fee is not None
+    net = payment.amount - payment.fee
+    say(f"payment of {payment.amount} completed: fee {payment.fee}, wallet credited {net}")
+
+    withdrawal = core.wallet.initiate_withdrawal(
+        alice, Money.parse("1000.00", "KES"), "mpesa", {"phone_number": "254712345678"}
     )
-    store.submit(flows.withdrawal_initiated(chart, "wd_1", withdrawal))
-    wallet = store.account(chart.tenant_id, chart.wallet("KES"))
-    say(f"withdrawal of {withdrawal.gross} initiated by alice: held, available now {wallet.available()}")
-
-    approvers = Scope.FINANCE_WITHDRAW_APPROVE.value
-    alice = Principal.user(chart.tenant_id, "alice", {approvers})
-    bob = Principal.user(chart.tenant_id, "bob", {approvers})
+    available = core.wallet.wallet_balance(alice).available
+    say(f"withdrawal of {withdrawal.amount} initiated by alice: held, available now {available}")
     try:
-        require_four_eyes(alice, initiator_subject="alice")
+        core.wallet.approve_withdrawal(alice, withdrawal.id)
     except FourEyesViolation as refused:
         say(f"alice approving her own withdrawal: refused ({refused.code})")
-    require_four_eyes(bob, initiator_subject="alice")
-    store.submit(flows.withdrawal_approved(chart, "wd_1_approved", "wd_1"))
-    store.submit(flows.payout_settled(chart, "wd_1_settled", "mpesa", withdrawal))
-    say(f"bob approved; payout of {withdrawal.net} settled, fee {withdrawal.fee}")
+    approval = core.wallet.approve_withdrawal(bob, withdrawal.id)
+    sandbox.settle_payout(approval.withdrawal.provider_reference)  # type: ignore[attr-defined]
+    settled = core.wallet.get_withdrawal(alice, withdrawal.id)
+    say(f"bob approved; payout of {settled.net_amount} {settled.status}, fee {settled.fee}")
 
     say("")
-    say(f"{'account':<42}{'debits':>14}{'credits':>14}")
-    for account in store.accounts(chart.tenant_id):
+    say(f"{'account':<48}{'debits':>14}{'credits':>14}")
+    for account in core.ledger.account_balances(alice):
         debits = Money(account.debits_posted, account.currency)
         credits = Money(account.credits_posted, account.currency)
-        say(f"{account.id:<42}{debits.to_major_string():>14}{credits.to_major_string():>14}")
-    totals = trial_balance(store.accounts(chart.tenant_id))["KES"]
-    found = problems(store.accounts(chart.tenant_id), store.entries(chart.tenant_id))
-    say(f"\nKES balanced: {totals.balanced}; invariant problems: {len(found)}")
-    return 0 if totals.balanced and not found else 1
+        if debits.minor or credits.minor:
+            say(f"{account.id:<48}{debits.to_major_string():>14}{credits.to_major_string():>14}")
+    found = core.ledger.ledger_problems(alice)
+    say(f"\nledger balanced, every fold agrees: {not found}")
+    return 0 if not found else 1

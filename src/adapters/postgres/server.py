@@ -7,6 +7,7 @@ With no `DATABASE_URL`, the embedded server keeps its data in `$PAYMENTS_HOME/pg
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,12 @@ def payments_home() -> Path:
 
 def start_embedded(data_dir: Path, cleanup: str = "stop") -> Database:
     """Start (or reuse) an embedded PostgreSQL keeping its files in `data_dir`."""
-    import pgserver  # noqa: PLC0415 - a large import only the embedded mode needs
+    with warnings.catch_warnings():  # pgserver warns when XDG_RUNTIME_DIR is unset (CI, containers)
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        import pgserver  # noqa: PLC0415 - a large import only the embedded mode needs
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup)
     return Database(url=server.get_uri(), server=server)
 
 

@@ -1,0 +1,69 @@
+"""The composition root: which adapters implement the core's ports, chosen from configuration.
+
+    with postgres_core() as (core, sandbox): ...     # DATABASE_URL, or the embedded server
+    core, sandbox = in_memory_core()                # everything in memory
+
+Both wire the sandbox provider so that its signed webhooks reach the core at once, as they
+would over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from adapters.memory.system import InMemorySecretBox, RandomIds, RandomSecrets, SystemClock
+from adapters.postgres.migrate import migrate
+from adapters.postgres.pool import make_pool
+from adapters.postgres.server import open_database
+from adapters.postgres.uow import PostgresUnitOfWorkFactory
+from adapters.providers.sandbox import SandboxProvider, Webhook
+from payments_core import PaymentsCore, bootstrap
+from payments_core.ports import Clock, UnitOfWorkFactory
+
+
+def _wire(
+    uow: UnitOfWorkFactory, clock: Clock, sandbox_secret: str | None
+) -> tuple[PaymentsCore, SandboxProvider]:
+    secrets = RandomSecrets()
+    sandbox = SandboxProvider(clock, signing_secret=sandbox_secret or f"whsec_{secrets.token(24)}")
+    core = bootstrap(
+        uow=uow,
+        providers={"sandbox": sandbox},
+        clock=clock,
+        ids=RandomIds(),
+        secrets=secrets,
+        secret_box=InMemorySecretBox(),
+    )
+
+    def deliver(webhook: Webhook) -> object:
+        return core.provider_events.receive_webhook("sandbox", webhook.headers, webhook.body)
+
+    sandbox.deliver = deliver
+    return core, sandbox
+
+
+def in_memory_core(
+    clock: Clock | None = None, sandbox_secret: str | None = None
+) -> tuple[PaymentsCore, SandboxProvider]:
+    from adapters.memory.uow import InMemoryStore, InMemoryUnitOfWorkFactory  # noqa: PLC0415
+
+    clock = clock or SystemClock()
+    return _wire(InMemoryUnitOfWorkFactory(InMemoryStore(clock)), clock, sandbox_secret)
+
+
+@contextmanager
+def postgres_core(sandbox_secret: str | None = None) -> Iterator[tuple[PaymentsCore, SandboxProvider]]:
+    """The core on PostgreSQL (migrated first); the pool and an embedded server stop on exit."""
+    database = open_database()
+    pool = None
+    try:
+        migrate(database.url)
+        pool = make_pool(database.url)
+        clock = SystemClock()
+        yield _wire(PostgresUnitOfWorkFactory(pool, clock), clock, sandbox_secret)
+    finally:
+        if pool is not None:
+            pool.close()
+        if database.server is not None:
+            database.server.cleanup()
