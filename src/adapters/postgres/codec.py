@@ -23,17 +23,22 @@ from payments_core.money import Money
 
 T = TypeVar("T")
 
+
+def _is_enum(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, Enum)
+
+
+def _is_frozenset(kind: Any) -> bool:
+    return kind is frozenset or get_origin(kind) is frozenset
+
+
 _converter = cattrs.Converter()
 _converter.register_unstructure_hook(Money, lambda money: {"minor": money.minor, "currency": money.currency})
 _converter.register_structure_hook(Money, lambda data, _: Money(data["minor"], data["currency"]))
 _converter.register_unstructure_hook(datetime, lambda moment: moment.isoformat())
 _converter.register_structure_hook(datetime, lambda text, _: datetime.fromisoformat(text))
-_converter.register_unstructure_hook_func(
-    lambda kind: isinstance(kind, type) and issubclass(kind, Enum), lambda member: member.value
-)
-_converter.register_unstructure_hook_func(
-    lambda kind: kind is frozenset or get_origin(kind) is frozenset, lambda items: sorted(items)
-)
+_converter.register_unstructure_hook_func(_is_enum, lambda member: member.value)
+_converter.register_unstructure_hook_func(_is_frozenset, sorted)
 
 
 def dump(aggregate: object) -> dict[str, Any]:

@@ -5,8 +5,14 @@ Invariants
   memory store's key ((created_at, id), (expires_at, id), (at, id); ids in code-point order),
   and a lookup that could match several rows answers the first inserted (`seq`).
 - Same errors: a taken key raises `IdempotencyConflict` with the in-memory message; a slug
-  taken by ANY tenant too. One difference: `update()` of a missing row raises `NotFound`
-  where the in-memory table raises `KeyError`.
+  taken by ANY tenant too. Differences: `update()` of a missing row raises `NotFound` where
+  the in-memory table raises `KeyError`; and the database also refuses (`IdempotencyConflict`)
+  what the in-memory store would accept: a second session or withdrawal of a tenant with the
+  same idempotency key, a second API key with the same hash, a second webhook URL id, a row
+  whose tenant does not exist (`NotFound`, at commit).
+- `get` and the lookups by provider reference and by slug lock the row they return until the
+  transaction ends, so read-modify-write use cases on one aggregate run one after the other
+  (see `rows`).
 - Tenant-scoped calls run with `app.tenant_id` = that tenant, so row-level security backs
   every `WHERE tenant_id`. Only lookups that arrive from outside before a tenant is known use
   '*': by provider reference, by API key hash, by slug, by webhook URL id, `due_to_expire` and
@@ -38,60 +44,37 @@ from payments_core.states import PaymentStatus, WithdrawalStatus
 
 ID = ("tenant_id", "id")
 
+# Each table: its name, the aggregate, the key, and the real columns (attributes of the aggregate).
 TENANTS = Table("tenants", Tenant, ("id",), ("id", "created_at"))
-SESSIONS = Table(
-    "checkout_sessions",
-    CheckoutSession,
-    ID,
-    (*ID, "payment_id", "status", "provider", "provider_reference", "idempotency_key",
-     "client_phone_number", "link_slug", "expires_at", "created_at"),
-)  # fmt: skip
-PAYMENTS = Table(
-    "payments",
-    Payment,
-    ID,
-    (*ID, "status", "provider", "provider_reference", "session_id", "created_at"),
-)
-REFUNDS = Table(
-    "refunds",
-    Refund,
-    ID,
-    (*ID, "payment_id", "status", "provider", "provider_refund_id", "created_at"),
-)
-CUSTOMERS = Table(
-    "customer_preferences",
-    CustomerPreferences,
-    ("tenant_id", "customer_id"),
-    ("tenant_id", "customer_id", "updated_at"),
-)
-LINKS = Table(
-    "payment_links",
-    PaymentLink,
-    ("tenant_id", "slug"),
-    ("tenant_id", "slug", "status", "expires_at", "created_at"),
-)
-WITHDRAWALS = Table(
-    "withdrawals",
-    Withdrawal,
-    ID,
-    (*ID, "status", "provider", "provider_reference", "idempotency_key", "created_at"),
-)
+SESSIONS = Table("checkout_sessions", CheckoutSession, ID, (
+    *ID, "payment_id", "status", "provider", "provider_reference", "idempotency_key", "client_phone_number",
+    "link_slug", "expires_at", "created_at",
+))  # fmt: skip
+PAYMENTS = Table("payments", Payment, ID, (
+    *ID, "status", "provider", "provider_reference", "session_id", "created_at",
+))  # fmt: skip
+REFUNDS = Table("refunds", Refund, ID, (
+    *ID, "payment_id", "status", "provider", "provider_refund_id", "created_at",
+))  # fmt: skip
+CUSTOMERS = Table("customer_preferences", CustomerPreferences, ("tenant_id", "customer_id"), (
+    "tenant_id", "customer_id", "updated_at",
+))  # fmt: skip
+LINKS = Table("payment_links", PaymentLink, ("tenant_id", "slug"), (
+    "tenant_id", "slug", "status", "expires_at", "created_at",
+))  # fmt: skip
+WITHDRAWALS = Table("withdrawals", Withdrawal, ID, (
+    *ID, "status", "provider", "provider_reference", "idempotency_key", "created_at",
+))  # fmt: skip
 API_KEYS = Table("api_keys", ApiKey, ID, (*ID, "secret_hash", "created_at", "revoked_at"))
-PROVIDER_CONFIGS = Table(
-    "provider_configs",
-    ProviderConfig,
-    ("tenant_id", "provider"),
-    ("tenant_id", "provider", "id", "url_id", "created_at", "updated_at"),
-)
+PROVIDER_CONFIGS = Table("provider_configs", ProviderConfig, ("tenant_id", "provider"), (
+    "tenant_id", "provider", "id", "url_id", "created_at", "updated_at",
+))  # fmt: skip
 WEBHOOK_ENDPOINTS = Table("webhook_endpoints", WebhookEndpoint, ID, (*ID, "created_at", "deleted_at"))
 OUTBOX = Table("outbox_events", OutboundEvent, ID, (*ID, "type", "endpoint_id", "created_at"))
 AUDIT = Table("audit_events", AuditEvent, ID, (*ID, "action", "target_id", "at"))
-PROVIDER_EVENTS = Table(
-    "provider_events",
-    ProviderEventRecord,
-    ("provider", "event_id"),
-    ("provider", "event_id", "tenant_id", "type", "reference", "received_at"),
-)
+PROVIDER_EVENTS = Table("provider_events", ProviderEventRecord, ("provider", "event_id"), (
+    "provider", "event_id", "tenant_id", "type", "reference", "received_at",
+))  # fmt: skip
 
 PAYMENT_SEARCH = paged(
     """SELECT doc, created_at, id FROM payments
@@ -123,7 +106,8 @@ class Tenants(Repository[Tenant]):
         self._insert(tenant.id, tenant)
 
     def get(self, tenant_id: str) -> Tenant | None:
-        return self._get(tenant_id, tenant_id)
+        """Not locked: every use case reads its tenant, and no update depends on a concurrent one."""
+        return self._doc(tenant_id, self.table.get_sql, (tenant_id,))
 
     def update(self, tenant: Tenant) -> None:
         self._update(tenant.id, tenant)
@@ -145,7 +129,8 @@ class Sessions(Repository[CheckoutSession]):
     def by_idempotency_key(self, tenant_id: str, key: str) -> CheckoutSession | None:
         return self._doc(
             tenant_id,
-            "SELECT doc FROM checkout_sessions WHERE tenant_id = %s AND idempotency_key = %s ORDER BY seq LIMIT 1",
+            """SELECT doc FROM checkout_sessions WHERE tenant_id = %s AND idempotency_key = %s
+               ORDER BY seq LIMIT 1""",
             (tenant_id, key),
         )
 
@@ -153,7 +138,7 @@ class Sessions(Repository[CheckoutSession]):
         return self._doc(
             ALL_TENANTS,
             """SELECT doc FROM checkout_sessions WHERE provider = %s AND provider_reference = %s
-               ORDER BY seq LIMIT 1""",
+               ORDER BY seq LIMIT 1 FOR NO KEY UPDATE""",
             (provider, reference),
         )
 
@@ -190,7 +175,8 @@ class Payments(Repository[Payment]):
     def by_provider_reference(self, provider: str, reference: str) -> Payment | None:
         return self._doc(
             ALL_TENANTS,
-            "SELECT doc FROM payments WHERE provider = %s AND provider_reference = %s ORDER BY seq LIMIT 1",
+            """SELECT doc FROM payments WHERE provider = %s AND provider_reference = %s
+               ORDER BY seq LIMIT 1 FOR NO KEY UPDATE""",
             (provider, reference),
         )
 
@@ -234,7 +220,8 @@ class Refunds(Repository[Refund]):
     def by_provider_reference(self, provider: str, reference: str) -> Refund | None:
         return self._doc(
             ALL_TENANTS,
-            "SELECT doc FROM refunds WHERE provider = %s AND provider_refund_id = %s ORDER BY seq LIMIT 1",
+            """SELECT doc FROM refunds WHERE provider = %s AND provider_refund_id = %s
+               ORDER BY seq LIMIT 1 FOR NO KEY UPDATE""",
             (provider, reference),
         )
 
@@ -268,7 +255,9 @@ class Links(Repository[PaymentLink]):
         return self._get(tenant_id, tenant_id, slug)
 
     def by_slug(self, slug: str) -> PaymentLink | None:
-        return self._doc(ALL_TENANTS, "SELECT doc FROM payment_links WHERE slug = %s", (slug,))
+        return self._doc(
+            ALL_TENANTS, "SELECT doc FROM payment_links WHERE slug = %s FOR NO KEY UPDATE", (slug,)
+        )
 
     def update(self, link: PaymentLink) -> None:
         self._update(link.tenant_id, link)
@@ -297,7 +286,8 @@ class Withdrawals(Repository[Withdrawal]):
     def by_provider_reference(self, provider: str, reference: str) -> Withdrawal | None:
         return self._doc(
             ALL_TENANTS,
-            "SELECT doc FROM withdrawals WHERE provider = %s AND provider_reference = %s ORDER BY seq LIMIT 1",
+            """SELECT doc FROM withdrawals WHERE provider = %s AND provider_reference = %s
+               ORDER BY seq LIMIT 1 FOR NO KEY UPDATE""",
             (provider, reference),
         )
 

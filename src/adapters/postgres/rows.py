@@ -6,11 +6,18 @@ Invariants
   connection, a pool timeout) into `StorageFailure`.
 - `Scope` is the transaction's row-level-security tenant (`app.tenant_id`, transaction-local):
   set only when it changes, forgotten whenever something else may have changed it (a commit, a
-  rollback, the ledger's `ledger_submit`, which sets it itself).
+  rollback, a ledger call: the ledger's SQL functions set it themselves).
 - A `Table` writes an aggregate as its real columns plus `doc` (the whole aggregate) in one
   statement, so the columns can never disagree with the document; reads decode `doc` only.
 - An insert never aborts the transaction on a taken key: it does nothing and raises
   `IdempotencyConflict`, so the unit of work stays usable, as the in-memory one does.
+- A lookup of one aggregate a use case may change (`get`, by provider reference, by slug) locks
+  its row (FOR NO KEY UPDATE) until commit or rollback: a second unit of work reading it waits,
+  then reads what the first committed. Read-modify-write use cases (reserving a payment link's
+  last use, refunding a payment twice at once) thus run one after the other on the same
+  aggregate, as the in-memory store runs every unit of work; nothing is lost or oversold.
+  Listings, and lookups only ever read (tenants, API key hash, webhook URL id, idempotency key),
+  take no lock.
 - SQL is built from constants and identifiers only; values are always parameters.
 """
 
@@ -112,6 +119,7 @@ class Table(Generic[T]):
         )
         self.update_sql = sql.SQL("UPDATE {} SET {} WHERE {}").format(table, assign, where)
         self.get_sql = sql.SQL("SELECT doc FROM {} WHERE {}").format(table, where)
+        self.lock_sql = sql.SQL("SELECT doc FROM {} WHERE {} FOR NO KEY UPDATE").format(table, where)
         self._changes = tuple(changes)
 
     def row(self, item: T) -> list[Any]:
@@ -152,7 +160,8 @@ class Repository(Generic[T]):
         return found[0] if found else None
 
     def _get(self, tenant_id: str, *key: str) -> T | None:
-        return self._doc(tenant_id, self.table.get_sql, key)
+        """The aggregate, locked until the transaction ends (see the module's invariants)."""
+        return self._doc(tenant_id, self.table.lock_sql, key)
 
     def _insert(self, tenant_id: str, item: T, taken: Callable[[], DomainError] | None = None) -> None:
         with guarded():

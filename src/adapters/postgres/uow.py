@@ -8,15 +8,16 @@ Invariants
   pool in `__exit__` whatever happened. Work done after a `commit()` is a new transaction,
   kept only by another `commit()`.
 - The ledger store and the repositories share one `Scope`: `app.tenant_id` is set only when it
-  changes, and forgotten after a commit, a rollback or a ledger submit (`ledger_submit` sets
-  it itself).
+  changes, and forgotten after a commit, a rollback or any ledger call (the ledger's SQL
+  functions set it themselves).
 - No psycopg exception leaves the unit of work, its ledger or its repositories.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -42,74 +43,104 @@ from adapters.postgres.repositories import (
 )
 from adapters.postgres.rows import Scope, guarded
 from payments_core.ledger import Account, Balances, Entry, Hold, Transfer, TransferRequest
-from payments_core.ports import Clock
+from payments_core.ports import Clock, LedgerStore
+from payments_core.ports.repositories import (
+    ApiKeyRepository,
+    AuditLog,
+    CheckoutSessionRepository,
+    CustomerRepository,
+    PaymentLinkRepository,
+    PaymentRepository,
+    ProviderConfigRepository,
+    ProviderEventLog,
+    RefundRepository,
+    TenantRepository,
+    WebhookEndpointRepository,
+    WithdrawalRepository,
+)
+from payments_core.ports.repositories import Outbox as OutboxPort
 
 
 class ScopedLedgerStore(PostgresLedgerStore):
-    """The ledger store on the unit of work's connection, sharing its scope and its error guard."""
+    """The ledger store on the unit of work's connection, sharing its scope and its error guard.
+
+    The ledger's SQL functions (`ledger_submit`, `ledger_post`, `ledger_post_batch`) set
+    `app.tenant_id` themselves, so the shared scope is forgotten after every ledger call: the
+    next repository statement sets it again.
+    """
 
     def __init__(self, conn: psycopg.Connection[Any], clock: Clock, scope: Scope) -> None:
         super().__init__(conn, clock)
         self._scope = scope
 
+    @contextmanager
+    def _call(self) -> Iterator[None]:
+        try:
+            with guarded():
+                yield
+        finally:
+            self._scope.forget()
+
     def scope(self, tenant_id: str) -> None:
         self._scope.enter(tenant_id)
 
     def open_accounts(self, accounts: Sequence[Account]) -> None:
-        with guarded():
+        with self._call():
             super().open_accounts(accounts)
 
     def account(self, tenant_id: str, account_id: str) -> Account:
-        with guarded():
+        with self._call():
             return super().account(tenant_id, account_id)
 
     def accounts(self, tenant_id: str) -> list[Account]:
-        with guarded():
+        with self._call():
             return super().accounts(tenant_id)
 
     def submit(self, request: TransferRequest) -> Transfer:
-        try:
-            with guarded():
-                return super().submit(request)
-        finally:
-            self._scope.forget()
+        with self._call():
+            return super().submit(request)
+
+    def submit_many(self, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        with self._call():
+            return super().submit_many(requests)
 
     def transfer(self, tenant_id: str, transfer_id: str) -> Transfer:
-        with guarded():
+        with self._call():
             return super().transfer(tenant_id, transfer_id)
 
     def hold(self, tenant_id: str, transfer_id: str) -> Hold:
-        with guarded():
+        with self._call():
             return super().hold(tenant_id, transfer_id)
 
     def expire_holds(self) -> list[Transfer]:
-        with guarded():
+        with self._call():
             return super().expire_holds()
 
     def entries(self, tenant_id: str, account_id: str | None = None) -> list[Entry]:
-        with guarded():
+        with self._call():
             return super().entries(tenant_id, account_id)
 
     def balance_at(self, tenant_id: str, account_id: str, at: datetime) -> Balances:
-        with guarded():
+        with self._call():
             return super().balance_at(tenant_id, account_id, at)
 
 
 class PostgresUnitOfWork:
-    ledger: ScopedLedgerStore
-    tenants: Tenants
-    sessions: Sessions
-    payments: Payments
-    refunds: Refunds
-    customers: Customers
-    links: Links
-    withdrawals: Withdrawals
-    api_keys: ApiKeys
-    provider_configs: ProviderConfigs
-    webhook_endpoints: WebhookEndpoints
-    outbox: Outbox
-    audit: Audit
-    provider_events: ProviderEvents
+    # Typed as the port's (mutable, hence invariant) attributes, so that this is a `UnitOfWork`.
+    ledger: LedgerStore
+    tenants: TenantRepository
+    sessions: CheckoutSessionRepository
+    payments: PaymentRepository
+    refunds: RefundRepository
+    customers: CustomerRepository
+    links: PaymentLinkRepository
+    withdrawals: WithdrawalRepository
+    api_keys: ApiKeyRepository
+    provider_configs: ProviderConfigRepository
+    webhook_endpoints: WebhookEndpointRepository
+    outbox: OutboxPort
+    audit: AuditLog
+    provider_events: ProviderEventLog
 
     def __init__(self, pool: ConnectionPool[Any], clock: Clock) -> None:
         self._pool = pool

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
+from adapters.memory.clock import ManualClock
+from adapters.postgres.uow import PostgresUnitOfWorkFactory
 from payments_core.model.access import ApiKey, Tenant
 from payments_core.model.customers import CustomerPreferences, SavedMethod
 from payments_core.model.integrations import (
@@ -217,3 +219,39 @@ provider_configs = st.builds(
     settings=metadata,
     sealed_secrets=st.dictionaries(storable_text, storable_text, max_size=3),
 )
+
+
+# --- wiring ---------------------------------------------------------------------------------------
+
+
+def factory_with_tenants(pool, *tenant_ids: str):
+    """A PostgreSQL unit-of-work factory on `pool`, the tenants already stored."""
+    factory = PostgresUnitOfWorkFactory(pool, ManualClock(T0))
+    with factory() as work:
+        for tenant_id in tenant_ids:
+            work.tenants.add(tenant(tenant_id))
+        work.commit()
+    return factory
+
+
+def store(work, sample) -> None:
+    """Store one aggregate through its own repository (saved, added, appended or recorded)."""
+    repository, method = STORED_BY[type(sample).__name__]
+    getattr(getattr(work, repository), method)(sample)
+
+
+STORED_BY = {
+    "Tenant": ("tenants", "add"),
+    "CheckoutSession": ("sessions", "add"),
+    "Payment": ("payments", "add"),
+    "Refund": ("refunds", "add"),
+    "CustomerPreferences": ("customers", "save"),
+    "PaymentLink": ("links", "add"),
+    "Withdrawal": ("withdrawals", "add"),
+    "ApiKey": ("api_keys", "add"),
+    "ProviderConfig": ("provider_configs", "save"),
+    "WebhookEndpoint": ("webhook_endpoints", "add"),
+    "OutboundEvent": ("outbox", "add"),
+    "AuditEvent": ("audit", "append"),
+    "ProviderEventRecord": ("provider_events", "record"),
+}

@@ -14,7 +14,7 @@ from adapters.memory.system import InMemorySecretBox, RandomSecrets
 from adapters.postgres.pool import make_pool
 from adapters.postgres.uow import PostgresUnitOfWorkFactory
 from adapters.providers.sandbox import SandboxProvider
-from payments_core.errors import IdempotencyConflict, Unauthenticated
+from payments_core.errors import DomainError, IdempotencyConflict, Unauthenticated
 from payments_core.ledger import problems
 from payments_core.money import Money
 from payments_core.policies import Principal, Scope
@@ -219,3 +219,48 @@ def test_an_api_key_authenticates_until_it_is_revoked(core):
     with pytest.raises(Unauthenticated):
         api_keys.authenticate_api_key(core.deps, created.secret)
     assert [k.id for k in api_keys.list_api_keys(core.deps, core.user("alice"))] == [created.key.id]
+
+
+def race(count, call):
+    """Run `call` from `count` threads at once; the results and the domain errors' codes."""
+    start, results = threading.Barrier(count), []
+
+    def run():
+        start.wait()
+        try:
+            results.append(call())
+        except DomainError as error:
+            results.append(error.code)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_concurrent_customers_never_oversell_a_payment_link(core):
+    links.create_link(
+        core.deps, core.user("alice"), Money.parse("99.00", "KES"), "promo", slug="last", usage_limit=1
+    )
+    results = race(4, lambda: links.start_link_checkout(core.deps, "last"))
+    started = [r for r in results if not isinstance(r, str)]
+    assert len(started) == 1
+    assert sorted(r for r in results if isinstance(r, str)) == ["INVALID_OPERATION"] * 3
+    assert links.get_public_link(core.deps, "last").link.reserved == 1
+
+
+def test_concurrent_refunds_of_a_payment_never_refund_more_than_it(core):
+    session = core.paid_session("1000.00")
+    for _ in range(4):
+        core.paid_session("1000.00")  # enough in the wallet for every refund: only the payment limits them
+    alice = core.user("alice")
+    results = race(4, lambda: refunds.create_refund(core.deps, alice, session.payment_id))
+    refunded = [r for r in results if not isinstance(r, str)]
+    assert len(refunded) == 1 and refunded[0].amount == Money.parse("1000.00", "KES")
+    assert payments.get_payment(core.deps, alice, session.payment_id).refunded == Money.parse(
+        "1000.00", "KES"
+    )
+    assert core.wallet() == 5 * 97_500 - 100_000
+    assert core.ledger_problems() == []
