@@ -7,20 +7,23 @@ session = checkout.create_session(core.deps, alice, ...)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
 from adapters.memory.clock import ManualClock, SequentialIds
 from adapters.memory.system import InMemorySecretBox, RandomSecrets
 from adapters.memory.uow import InMemoryStore, InMemoryUnitOfWorkFactory
+from adapters.postgres.uow import PostgresUnitOfWorkFactory
 from adapters.providers.sandbox import SandboxProvider
 from payments_core.ledger import problems
 from payments_core.model.access import Tenant
 from payments_core.policies import Principal, Scope
 from payments_core.services.context import Deps
 from payments_core.services.tenants import create_tenant
+from tests.support.postgres_store import PostgresStoreView
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ALL_SCOPES = frozenset(scope.value for scope in Scope)
@@ -30,7 +33,7 @@ ALL_SCOPES = frozenset(scope.value for scope in Scope)
 class Core:
     deps: Deps
     clock: ManualClock
-    store: InMemoryStore
+    store: Any  # InMemoryStore, or PostgresStoreView with the same shape
     sandbox: SandboxProvider
     tenant: Tenant
     other_tenant: Tenant
@@ -68,12 +71,26 @@ class Core:
         return self.store.ledger.account(tid, f"{tid}/wallet/{cur}").available().minor
 
 
+# The backend of `make_core`: None for memory, or a factory of fresh PostgreSQL pools that the
+# `service_backend` fixture installs (and cleans up) for the PostgreSQL run of each test.
+postgres_pools: Callable[[], Any] | None = None
+
+
+def _storage(clock: ManualClock) -> tuple[Any, Any]:
+    if postgres_pools is None:
+        store = InMemoryStore(clock)
+        return InMemoryUnitOfWorkFactory(store), store
+    pool = postgres_pools()
+    factory = PostgresUnitOfWorkFactory(pool, clock)
+    return factory, PostgresStoreView(pool, clock, factory)
+
+
 def make_core(currency: str = "KES") -> Core:
     clock = ManualClock(T0)
-    store = InMemoryStore(clock)
+    uow, store = _storage(clock)
     sandbox = SandboxProvider(clock, signing_secret="whsec_test_sandbox")
     deps = Deps(
-        uow=InMemoryUnitOfWorkFactory(store),
+        uow=uow,
         clock=clock,
         ids=SequentialIds(),
         secrets=RandomSecrets(),
