@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/ledger.py [--seconds 15] [--tenants 1000]
 
 Measures pgbench's TPC-B-like transaction (`pgbench -i -s 10`, then `-M prepared -c 8 -j 2`)
-and our ledger: every transfer a full payment-completed flow (provider clearing, wallet,
+and our ledger with 8 worker processes (each its own connection, as pgbench's clients): every
+transfer a full payment-completed flow (provider clearing, wallet,
 platform fees) with its idempotent id, across `--tenants` tenants' wallets; the same with 1,000
 transfers per call; and with every transfer crediting one hot wallet. Prints a table, then:
 
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -73,55 +74,62 @@ def pgbench(database: Database, seconds: int) -> float:
     return float(match.group(1))
 
 
-class Ledger:
-    def __init__(self, url: str, tenants: int, committers: int) -> None:
-        migrate(url)
-        self.pool = make_pool(url, min_size=WORKERS, max_size=WORKERS + 2)
-        self.store = PooledLedgerStore(self.pool, SystemClock(), committers=committers)
-        self.charts = [Chart(f"tenant{n:04d}") for n in range(tenants)]
-        for chart in self.charts:
-            self.store.open_accounts(chart.accounts("KES", ["mpesa"]))
-        self.quote = PLATFORM_DEFAULT_SCHEDULE.quote(FeeOperation.PAYMENT, "mpesa", Money(10_000, "KES"))
-        self.ids = itertools.count()
+def _worker(url: str, tenants: int, seconds: float, mode: str, worker: int, start_at: float) -> int:
+    """One of WORKERS processes (no shared GIL, as pgbench's clients share nothing): its own
+    connection, its own transfers; returns how many it committed before the deadline."""
+    pool = make_pool(url, min_size=1, max_size=1)
+    store = PooledLedgerStore(pool, SystemClock(), committers=1)
+    charts = [Chart(f"tenant{n:04d}") for n in range(tenants)]
+    quote = PLATFORM_DEFAULT_SCHEDULE.quote(FeeOperation.PAYMENT, "mpesa", Money(10_000, "KES"))
+    ids = (f"{mode}-{worker}-{n}" for n in itertools.count())
 
-    def payment(self, chart: Chart):
-        return flows.payment_completed(chart, f"pay-{next(self.ids)}", "mpesa", self.quote)
+    def payment(n: int):
+        chart = charts[0] if mode == "hot" else charts[(worker * 7919 + n) % len(charts)]
+        return flows.payment_completed(chart, next(ids), "mpesa", quote)
 
-    def run(self, seconds: float, pick, batch: int = 1) -> float:
-        """Transfers/s with WORKERS threads, each on its own pooled connection."""
-        stop = time.monotonic() + seconds
-        done = [0] * WORKERS
+    time.sleep(max(0.0, start_at - time.time()))
+    stop = start_at + seconds
+    done = 0
+    while time.time() < stop:
+        if mode == "batch":
+            store.submit_many([payment(done + i) for i in range(BATCH)])
+            done += BATCH
+        else:
+            store.submit(payment(done))
+            done += 1
+    pool.close()
+    return done
 
-        def work(worker: int) -> None:
-            n = 0
-            while time.monotonic() < stop:
-                if batch == 1:
-                    self.store.submit(self.payment(pick(worker, n)))
-                else:
-                    self.store.submit_many([self.payment(pick(worker, n + i)) for i in range(batch)])
-                n += batch
-            done[worker] = n
 
-        started = time.monotonic()
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(WORKERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return sum(done) / (time.monotonic() - started)
-
-    def sound(self) -> bool:
-        return all(
-            not problems(self.store.accounts(c.tenant_id), self.store.entries(c.tenant_id))
-            for c in self.charts[:20]
+def ledger_rate(url: str, tenants: int, seconds: float, mode: str) -> float:
+    start_at = time.time() + 2.0  # every process connected and ready before the clock starts
+    with multiprocessing.get_context("spawn").Pool(WORKERS) as workers:
+        counts = workers.starmap(
+            _worker, [(url, tenants, seconds, mode, w, start_at) for w in range(WORKERS)]
         )
+    return sum(counts) / seconds
+
+
+def prepare_ledger(url: str, tenants: int) -> PooledLedgerStore:
+    migrate(url)
+    pool = make_pool(url, max_size=2)
+    store = PooledLedgerStore(pool, SystemClock())
+    for n in range(tenants):
+        store.open_accounts(Chart(f"tenant{n:04d}").accounts("KES", ["mpesa"]))
+    return store
+
+
+def sound(store: PooledLedgerStore, tenants: int) -> bool:
+    return all(
+        not problems(store.accounts(f"tenant{n:04d}"), store.entries(f"tenant{n:04d}"))
+        for n in range(min(tenants, 20))
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--tenants", type=int, default=1000)
-    parser.add_argument("--committers", type=int, default=2, help="concurrent commit groups")
     args = parser.parse_args()
     temp = None
     if os.environ.get("DATABASE_URL"):
@@ -131,13 +139,12 @@ def main() -> None:
         database = start_embedded(Path(temp) / "pgdata", cleanup="stop")
     try:
         base = pgbench(database, args.seconds)
-        ledger = Ledger(fresh(database, "bench_ledger"), args.tenants, args.committers)
-        charts = ledger.charts
-        spread = ledger.run(args.seconds, lambda w, n: charts[(w * 7919 + n) % len(charts)])
-        batched = ledger.run(args.seconds, lambda w, n: charts[(w * 7919 + n) % len(charts)], batch=BATCH)
-        hot = ledger.run(args.seconds, lambda w, n: charts[0])
-        sound = ledger.sound()
-        ledger.pool.close()
+        url = fresh(database, "bench_ledger")
+        store = prepare_ledger(url, args.tenants)
+        spread = ledger_rate(url, args.tenants, args.seconds, "spread")
+        batched = ledger_rate(url, args.tenants, args.seconds, "batch")
+        hot = ledger_rate(url, args.tenants, args.seconds, "hot")
+        balanced = sound(store, args.tenants)
     finally:
         if database.server is not None:
             database.server.cleanup()
@@ -148,7 +155,7 @@ def main() -> None:
     print(f"{'ledger payment flow, 8 workers':<44}{spread:>14,.0f}")
     print(f"{'ledger payment flow, 1,000 per call':<44}{batched:>14,.0f}")
     print(f"{'ledger payment flow, one hot wallet':<44}{hot:>14,.0f}")
-    print(f"{'ledger sound after the run':<44}{sound!s:>14}")
+    print(f"{'ledger sound after the run':<44}{balanced!s:>14}")
     print(f"ledger_tps_8={spread:.0f}  pgbench_tps_8={base:.0f}  ratio_8={spread / base:.2f}")
     print(f"ledger_batch_tps={batched:.0f}  ratio_batch={batched / base:.2f}")
     print(f"hot_wallet_tps={hot:.0f}  ratio_hot={hot / spread:.2f}")

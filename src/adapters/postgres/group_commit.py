@@ -128,7 +128,8 @@ class GroupCommitter:
             try:
                 with conn.transaction():
                     store = self._store_on(conn)
-                    store.lock_accounts([w.request for w in group])
+                    if len(group) > 1:  # one transfer locks its own accounts in order
+                        store.lock_accounts([w.request for w in group])
                     transfers = [store.submit(w.request) for w in group]
             except DomainError as refused:
                 if len(group) == 1:
