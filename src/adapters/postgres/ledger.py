@@ -184,10 +184,11 @@ class PostgresLedgerStore:
         self._conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
 
     def _rows(self, tenant_id: str, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        self.scope(tenant_id)
-        with self._conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
+        with translated():
+            self.scope(tenant_id)
+            with self._conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
 
     def open_accounts(self, accounts: Sequence[Account]) -> None:
         for account in accounts:

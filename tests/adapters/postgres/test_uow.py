@@ -282,6 +282,8 @@ def test_a_unit_of_work_reading_an_aggregate_another_is_changing_waits_and_sees_
     first_read.wait(10)
     reserve(False)
     first.join(10)
-    assert answers == ["reserved", "refused"]
+    # Each thread records its answer after its commit returns, so the list order is a race;
+    # the outcome is not: one reservation, one refusal, and the link reserved once.
+    assert sorted(answers) == ["refused", "reserved"]
     with uow() as work:
         assert work.links.get("t1", "last-one").reserved == 1
