@@ -25,6 +25,7 @@ from payments_core.ledger import (
     plan_batch,
     plan_expiry,
 )
+from payments_core.ledger.engine import record
 from payments_core.ports import Clock
 from payments_core.states import HoldStatus
 
@@ -154,12 +155,6 @@ class InMemoryLedgerStore:
         self._saved = None
 
     def _commit(self, outcome: Outcome) -> None:
-        if outcome.replayed:
-            return
-        transfer = outcome.transfer
-        self._transfers[(transfer.tenant_id, transfer.id)] = transfer
-        for account in outcome.accounts:
-            self._accounts[(account.tenant_id, account.id)] = account
-        if outcome.hold is not None:
-            self._holds[(outcome.hold.tenant_id, outcome.hold.transfer_id)] = outcome.hold
-        self._entries.extend(outcome.entries)
+        record(outcome, self._accounts, self._transfers, self._holds)
+        if not outcome.replayed:
+            self._entries.extend(outcome.entries)

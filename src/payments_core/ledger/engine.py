@@ -247,14 +247,24 @@ class StagedView:
         return staged if staged is not None else self.base.find_hold(tenant_id, transfer_id)
 
     def stage(self, outcome: Outcome) -> None:
-        if outcome.replayed:
-            return
-        transfer = outcome.transfer
-        self.transfers[(transfer.tenant_id, transfer.id)] = transfer
-        for account in outcome.accounts:
-            self.accounts[(account.tenant_id, account.id)] = account
-        if outcome.hold is not None:
-            self.holds[(outcome.hold.tenant_id, outcome.hold.transfer_id)] = outcome.hold
+        record(outcome, self.accounts, self.transfers, self.holds)
+
+
+def record(
+    outcome: Outcome,
+    accounts: dict[tuple[str, str], Account],
+    transfers: dict[tuple[str, str], Transfer],
+    holds: dict[tuple[str, str], Hold],
+) -> None:
+    """Keep an outcome's new state in dicts keyed by (tenant, id); a replay changes nothing."""
+    if outcome.replayed:
+        return
+    transfer = outcome.transfer
+    transfers[(transfer.tenant_id, transfer.id)] = transfer
+    for account in outcome.accounts:
+        accounts[(account.tenant_id, account.id)] = account
+    if outcome.hold is not None:
+        holds[(outcome.hold.tenant_id, outcome.hold.transfer_id)] = outcome.hold
 
 
 def plan_batch(requests: Sequence[TransferRequest], view: LedgerView, now: datetime) -> list[Outcome]:
