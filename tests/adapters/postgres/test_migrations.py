@@ -72,6 +72,27 @@ def test_a_journal_row_cannot_name_an_account_of_another_currency_or_the_same_ac
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             conn.execute(row, ("k", "u"))
         conn.rollback()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(row, ("k", "nowhere"))
+        conn.rollback()
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute(row, ("k", "k"))
+        conn.rollback()
+
+
+def test_accounts_keep_their_identity_and_are_never_deleted(pg_url):
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', 't9', false)")
+        conn.execute("INSERT INTO accounts (tenant_id, id, code, currency) VALUES ('t9', 'keep', 'x', 'KES')")
+        conn.commit()
+        for statement in (
+            "UPDATE accounts SET currency = 'USD' WHERE id = 'keep'",
+            "UPDATE accounts SET id = 'other' WHERE id = 'keep'",
+            "DELETE FROM accounts WHERE id = 'keep'",
+            "TRUNCATE accounts CASCADE",
+        ):
+            with pytest.raises(psycopg.errors.RaiseException, match="APPEND_ONLY"):
+                conn.execute(statement)
+            conn.rollback()
+        conn.execute("UPDATE accounts SET credits_posted = 5 WHERE id = 'keep'")  # balances do move
         conn.rollback()
