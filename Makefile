@@ -21,6 +21,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/payments_core
+	$(BIN)/mypy src/adapters src/entrypoints
 
 imports: $(STAMP)
 	$(BIN)/lint-imports --config importlinter.ini

@@ -52,7 +52,8 @@ def migrate(url: str) -> list[str]:
                        checksum text NOT NULL,
                        applied_at timestamptz NOT NULL DEFAULT now())"""
             )
-            done = dict(conn.execute("SELECT version, checksum FROM schema_version").fetchall())
+            rows = conn.execute("SELECT version, checksum FROM schema_version").fetchall()
+            done: dict[int, str] = dict(rows)
             for migration in available():
                 if migration.version in done:
                     if done[migration.version] != migration.checksum:

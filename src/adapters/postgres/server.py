@@ -42,10 +42,10 @@ def start_embedded(data_dir: Path, cleanup: str = "stop") -> Database:
     """Start (or reuse) an embedded PostgreSQL keeping its files in `data_dir`."""
     with warnings.catch_warnings():  # pgserver warns when XDG_RUNTIME_DIR is unset (CI, containers)
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-        import pgserver  # noqa: PLC0415 - a large import only the embedded mode needs
+        from pgserver.postgres_server import get_server  # noqa: PLC0415 - only the embedded mode needs it
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup)
+        server = get_server(str(data_dir), cleanup_mode=cleanup)
     return Database(url=server.get_uri(), server=server)
 
 
@@ -63,4 +63,4 @@ def database_url(base_url: str, name: str) -> str:
 
     params = conninfo_to_dict(base_url)
     params["dbname"] = name
-    return make_conninfo(**params)
+    return make_conninfo("", **params)

@@ -148,23 +148,51 @@ class ProviderEventLog(Protocol):
 class UnitOfWork(Protocol):
     """One atomic piece of work: everything inside commits together or not at all.
 
-    Leaving the `with` block without `commit()` rolls back.
+    Leaving the `with` block without `commit()` rolls back. The repositories are read-only
+    properties, so an implementation may hold them as attributes of its own concrete types.
     """
 
-    ledger: LedgerStore
-    tenants: TenantRepository
-    sessions: CheckoutSessionRepository
-    payments: PaymentRepository
-    refunds: RefundRepository
-    customers: CustomerRepository
-    links: PaymentLinkRepository
-    withdrawals: WithdrawalRepository
-    api_keys: ApiKeyRepository
-    provider_configs: ProviderConfigRepository
-    webhook_endpoints: WebhookEndpointRepository
-    outbox: Outbox
-    audit: AuditLog
-    provider_events: ProviderEventLog
+    @property
+    def ledger(self) -> LedgerStore: ...
+
+    @property
+    def tenants(self) -> TenantRepository: ...
+
+    @property
+    def sessions(self) -> CheckoutSessionRepository: ...
+
+    @property
+    def payments(self) -> PaymentRepository: ...
+
+    @property
+    def refunds(self) -> RefundRepository: ...
+
+    @property
+    def customers(self) -> CustomerRepository: ...
+
+    @property
+    def links(self) -> PaymentLinkRepository: ...
+
+    @property
+    def withdrawals(self) -> WithdrawalRepository: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def provider_configs(self) -> ProviderConfigRepository: ...
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpointRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def provider_events(self) -> ProviderEventLog: ...
 
     def __enter__(self) -> Self: ...
 
