@@ -124,18 +124,31 @@ class GroupCommitter:
     def _optimistic_once(
         self, group: list[_Waiting]
     ) -> list[tuple[Transfer | None, BaseException | None]] | None:
+        if len(group) == 1:
+            return [self._alone(group[0].request)]
         with self._pool.connection() as conn:
             try:
                 with conn.transaction():
                     store = self._store_on(conn)
-                    if len(group) > 1:  # one transfer locks its own accounts in order
-                        store.lock_accounts([w.request for w in group])
+                    store.lock_accounts([w.request for w in group])
                     transfers = [store.submit(w.request) for w in group]
             except DomainError as refused:
                 if len(group) == 1:
                     return [(None, refused)]
                 return None
         return [(t, None) for t in transfers]
+
+    def _alone(self, request: TransferRequest) -> tuple[Transfer | None, BaseException | None]:
+        """A transfer alone is one statement (one SQL function call): it runs as its own
+        transaction, in one round trip instead of three (BEGIN, the call, COMMIT)."""
+        with self._pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                return (self._store_on(conn).submit(request), None)
+            except DomainError as refused:
+                return (None, refused)
+            finally:
+                conn.autocommit = False
 
     def _one_by_one(self, group: list[_Waiting]) -> list[tuple[Transfer | None, BaseException | None]]:
         outcomes: list[tuple[Transfer | None, BaseException | None]] = []
