@@ -10,48 +10,29 @@ import pytest
 from payments_core import flows
 from payments_core.errors import DomainError
 from payments_core.fees import (
-    DEFAULT_WITHDRAWAL_RULES,
     PLATFORM_DEFAULT_SCHEDULE,
     FeeOperation,
-    FeePolicy,
-    FeeRule,
-    FeeSchedule,
 )
 from payments_core.ledger import Chart
 from payments_core.model.payments import CheckoutSession, Payment
 from payments_core.money import Money
 from payments_core.ports import (
-    DirectPaymentRequest,
     ProviderEvent,
     ProviderEventType,
     ReceiptStatus,
     RefundRequest,
 )
-from payments_core.services import payment_lifecycle, provider_events, refunds
+from payments_core.services import provider_events, refunds
 from payments_core.services.provider_events import EventOutcome
 from payments_core.states import HoldStatus, PaymentStatus, RefundStatus
+from tests.support import payments as payments_support
 from tests.support.core import make_core
-
-# 2.5% like the platform default, but given back (pro rata) on refunds.
-REFUNDABLE_FEES = FeePolicy(
-    FeeSchedule(
-        (
-            *DEFAULT_WITHDRAWAL_RULES,
-            FeeRule(FeeOperation.PAYMENT, basis_points=250, returns_fee_on_refund=True),
-        )
-    )
-)
-
-
-def kes(major: str) -> Money:
-    return Money.parse(major, "KES")
+from tests.support.payments import kes, refundable_core
 
 
 @pytest.fixture
 def core():
-    core = make_core()
-    core.deps = attrs.evolve(core.deps, fees=REFUNDABLE_FEES)
-    return core
+    return refundable_core()
 
 
 @pytest.fixture
@@ -60,28 +41,11 @@ def alice(core):
 
 
 def pending_payment(core, amount="1000.00", tenant_id=None, **fields) -> Payment:
-    """A pending sandbox payment stored directly (no checkout use case needed)."""
-    tenant_id = tenant_id or core.tenant.id
-    payment_id = core.deps.ids.new_id("pay")
-    money = kes(amount)
-    reference = core.sandbox.create_payment(
-        DirectPaymentRequest(tenant_id, payment_id, money, "test", "pse", {}, livemode=False)
-    ).provider_reference
-    now = core.clock.now()
-    values = {"provider_reference": reference, "description": "Premium plan", "livemode": False} | fields
-    payment = Payment(payment_id, tenant_id, money, "card", "sandbox", now, now, **values)
-    with core.deps.uow() as uow:
-        uow.payments.add(payment)
-        uow.commit()
-    return payment
+    return payments_support.pending_payment(core, amount, tenant_id, **fields)
 
 
 def completed_payment(core, amount="1000.00", tenant_id=None, **fields) -> Payment:
-    payment = pending_payment(core, amount, tenant_id, **fields)
-    with core.deps.uow() as uow:
-        done = payment_lifecycle.complete_payment(uow, core.deps, payment)
-        uow.commit()
-    return done
+    return payments_support.completed_payment(core, amount, tenant_id, **fields)
 
 
 def payment_of(core, payment_id, tenant_id=None) -> Payment:
