@@ -18,13 +18,18 @@ from adapters.postgres.pool import make_pool
 from adapters.postgres.server import open_database
 from adapters.postgres.uow import PostgresUnitOfWorkFactory
 from adapters.providers.sandbox import SandboxProvider, Webhook
+from entrypoints import config
 from payments_core import PaymentsCore, bootstrap
-from payments_core.ports import Clock, UnitOfWorkFactory
+from payments_core.ports import Clock, SecretBox, UnitOfWorkFactory
 
 
-def _wire(
-    uow: UnitOfWorkFactory, clock: Clock, sandbox_secret: str | None
+def wire_core(
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    sandbox_secret: str | None = None,
+    secret_box: SecretBox | None = None,
 ) -> tuple[PaymentsCore, SandboxProvider]:
+    """The core with the sandbox provider, whose signed webhooks reach the core at once."""
     secrets = RandomSecrets()
     sandbox = SandboxProvider(clock, signing_secret=sandbox_secret or f"whsec_{secrets.token(24)}")
     core = bootstrap(
@@ -33,7 +38,7 @@ def _wire(
         clock=clock,
         ids=RandomIds(),
         secrets=secrets,
-        secret_box=InMemorySecretBox(),
+        secret_box=secret_box or InMemorySecretBox(),
     )
 
     def deliver(webhook: Webhook) -> object:
@@ -49,7 +54,7 @@ def in_memory_core(
     from adapters.memory.uow import InMemoryStore, InMemoryUnitOfWorkFactory  # noqa: PLC0415
 
     clock = clock or SystemClock()
-    return _wire(InMemoryUnitOfWorkFactory(InMemoryStore(clock)), clock, sandbox_secret)
+    return wire_core(InMemoryUnitOfWorkFactory(InMemoryStore(clock)), clock, sandbox_secret)
 
 
 @contextmanager
@@ -61,7 +66,7 @@ def postgres_core(sandbox_secret: str | None = None) -> Iterator[tuple[PaymentsC
         migrate(database.url)
         pool = make_pool(database.url)
         clock = SystemClock()
-        yield _wire(PostgresUnitOfWorkFactory(pool, clock), clock, sandbox_secret)
+        yield wire_core(PostgresUnitOfWorkFactory(pool, clock), clock, sandbox_secret, config.secret_box())
     finally:
         if pool is not None:
             pool.close()

@@ -27,6 +27,10 @@ class Tenant:
     method_providers: Mapping[str, str] = attrs.field(factory=dict, converter=freeze_strings)
     withdrawal_method: str | None = None
     withdrawal_details: Mapping[str, str] = attrs.field(factory=dict, converter=freeze_strings)
+    # The tenant's plan: its per-tenant and per-user API rate limits are multiplied by this.
+    rate_limit_scale: int = attrs.field(
+        default=1, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)]
+    )
 
 
 @attrs.frozen

@@ -28,6 +28,7 @@ def create_tenant(
     providers: Iterable[str] = ("sandbox",),
     livemode: bool = True,
     method_providers: Mapping[str, str] | None = None,
+    rate_limit_scale: int = 1,
 ) -> Tenant:
     """Create a tenant and open its accounts; creating the same tenant again is a no-op."""
     chosen = tuple(providers)
@@ -44,6 +45,7 @@ def create_tenant(
         livemode=livemode,
         providers=chosen,
         method_providers=method_providers or {},
+        rate_limit_scale=rate_limit_scale,
     )
     with deps.uow() as uow:
         existing = uow.tenants.get(tenant_id)
@@ -58,7 +60,27 @@ def create_tenant(
 
 
 def _definition(tenant: Tenant) -> tuple[object, ...]:
-    return (tenant.name, tenant.currency, tenant.livemode, tenant.providers, dict(tenant.method_providers))
+    return (
+        tenant.name,
+        tenant.currency,
+        tenant.livemode,
+        tenant.providers,
+        dict(tenant.method_providers),
+        tenant.rate_limit_scale,
+    )
+
+
+def get_tenant(deps: Deps, tenant_id: str) -> Tenant:
+    """The tenant (for the operator's tools and the API edge), or `RESOURCE_NOT_FOUND`."""
+    with deps.uow() as uow:
+        return tenant_of(uow, tenant_id)
+
+
+def rate_limit_scale(deps: Deps, tenant_id: str) -> int:
+    """How many times the default API rate limits this tenant's plan allows (1 if unknown)."""
+    with deps.uow() as uow:
+        tenant = uow.tenants.get(tenant_id)
+    return tenant.rate_limit_scale if tenant is not None else 1
 
 
 def configure_withdrawal_method(

@@ -1,0 +1,1 @@
+"""Authentication adapters: bearer JWTs (pyjwt) and one-time passwords (pyotp)."""

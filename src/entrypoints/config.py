@@ -1,0 +1,69 @@
+"""Deployment configuration from the environment, with safe local defaults.
+
+- `PAYMENTS_HOME` (default `.payments` under the working directory) holds the embedded database and,
+  when not given by the environment, the keys below, created on first use with mode 0600.
+- `PAYMENTS_SECRET_KEYS`: Fernet keys (comma-separated, newest first) for secrets at rest;
+  else `PAYMENTS_HOME/secret.keys`.
+- `PAYMENTS_JWT_SECRET` (HS256, ≥ 32 characters), else `PAYMENTS_HOME/jwt.secret`; or
+  `PAYMENTS_JWT_ALGORITHM=RS256` with `PAYMENTS_JWT_PUBLIC_KEY` (a PEM, or a path to one) and,
+  to issue tokens, `PAYMENTS_JWT_PRIVATE_KEY`. `PAYMENTS_JWT_ISSUER` / `PAYMENTS_JWT_AUDIENCE`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from adapters.auth.tokens import TokenSettings
+from adapters.crypto.secret_box import FernetSecretBox
+
+
+def payments_home(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("PAYMENTS_HOME") or Path.cwd() / ".payments")
+
+
+def _private_file(path: Path, make: str) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(make + "\n")
+    return path.read_text().strip()
+
+
+def secret_box(environ: Mapping[str, str] | None = None) -> FernetSecretBox:
+    env = os.environ if environ is None else environ
+    listed = [key.strip() for key in env.get("PAYMENTS_SECRET_KEYS", "").split(",") if key.strip()]
+    if listed:
+        return FernetSecretBox(listed)
+    return FernetSecretBox.from_key_file(payments_home(env) / "secret.keys")
+
+
+def _pem(value: str | None) -> str | None:
+    if value and not value.lstrip().startswith("-----") and Path(value).is_file():
+        return Path(value).read_text()
+    return value
+
+
+def token_settings(environ: Mapping[str, str] | None = None) -> TokenSettings:
+    env = os.environ if environ is None else environ
+    issuer = env.get("PAYMENTS_JWT_ISSUER", "payments-core")
+    audience = env.get("PAYMENTS_JWT_AUDIENCE", "payments-api")
+    if env.get("PAYMENTS_JWT_ALGORITHM", "HS256") == "RS256":
+        return TokenSettings(
+            algorithm="RS256",
+            issuer=issuer,
+            audience=audience,
+            public_key=_pem(env.get("PAYMENTS_JWT_PUBLIC_KEY")),
+            private_key=_pem(env.get("PAYMENTS_JWT_PRIVATE_KEY")),
+        )
+    secret = env.get("PAYMENTS_JWT_SECRET") or _private_file(
+        payments_home(env) / "jwt.secret", secrets.token_urlsafe(48)
+    )
+    return TokenSettings(secret=secret, issuer=issuer, audience=audience)
