@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck imports unit run demo clean
 
+demo: $(STAMP)
+	$(BIN)/payments demo
+
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +36,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/properties
 
 run: $(STAMP)
-	$(BIN)/payments demo
+	$(BIN)/payments serve --demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,7 +1,14 @@
-"""The `payments` command: the batch and operator entry point.
+"""The `payments` command: the server, the operator's tools and the batch jobs.
 
-payments migrate        apply the SQL migrations (DATABASE_URL, or the embedded server)
-payments demo           a payment and a four-eyes withdrawal through the core, with its ledger
+payments serve [--host H] [--port P] [--demo]
+                                  the HTTP API (migrating the database first); `--demo` also makes
+                                  the demo tenant and prints ready-to-paste credentials (`make run`)
+payments tenant create NAME [--currency KES] [--rate-limit-scale N]
+                                  a tenant; prints one JSON object with tenant_id and api_key
+payments token --tenant T --user U [--scope S ...] [--mfa] [--live] [--ttl-minutes M]
+                                  a bearer JWT for a user, and nothing else
+payments migrate                  apply the SQL migrations (DATABASE_URL, or the embedded server)
+payments demo [--memory]          a payment and a four-eyes withdrawal through the core
 """
 
 from __future__ import annotations
@@ -9,10 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
+from adapters.auth.tokens import JwtTokens
 from adapters.postgres.migrate import migrate
 from adapters.postgres.server import open_database
+from entrypoints import config
 from entrypoints.demo import run_demo
+from payments_core.errors import DomainError
 
 
 def _migrate() -> int:
@@ -27,15 +38,76 @@ def _migrate() -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _tenant_create(args: argparse.Namespace) -> int:
+    from entrypoints.serve import create_tenant, postgres_runtime, print_json  # noqa: PLC0415
+
+    if args.rate_limit_scale < 1:
+        print("--rate-limit-scale must be at least 1", file=sys.stderr)
+        return 2
+    with postgres_runtime(pool_size=2) as runtime:
+        try:
+            created = create_tenant(runtime.core, args.name, args.currency, args.rate_limit_scale)
+        except DomainError as error:
+            print(f"{error.code}: {error.message}", file=sys.stderr)
+            return 2
+    print_json(sys.stdout, created)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from entrypoints.serve import scopes_or_all  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    tokens = JwtTokens(config.token_settings())
+    ttl = timedelta(minutes=args.ttl_minutes)
+    token = tokens.issue(
+        args.tenant, args.user, scopes_or_all(args.scope), now, now if args.mfa else None, args.live, ttl
+    )
+    print(token)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from entrypoints.serve import serve  # noqa: PLC0415
+
+    return serve(args.host, args.port, sys.stdout, demo=args.demo)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="payments", description="payments-core")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply the database migrations")
     demo = commands.add_parser("demo", help="take a payment, withdraw under four-eyes, print the ledger")
     demo.add_argument("--memory", action="store_true", help="keep everything in memory, no database")
-    args = parser.parse_args(argv)
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="create the demo tenant and print credentials")
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
+    create = tenant.add_parser("create", help="create a tenant and a test-mode API key with every scope")
+    create.add_argument("name")
+    create.add_argument("--currency", default="KES", help="the default wallet currency (ISO 4217)")
+    create.add_argument("--rate-limit-scale", type=int, default=1, help="multiply the tenant's rate limits")
+    token = commands.add_parser("token", help="print a bearer JWT for a user")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--user", required=True)
+    token.add_argument("--scope", nargs="*", help="scopes (default: every scope)")
+    token.add_argument("--mfa", action="store_true", help="mark the MFA step-up as verified now")
+    token.add_argument("--live", action="store_true", help="a live-mode token (default: test mode)")
+    token.add_argument("--ttl-minutes", type=int, default=60)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "migrate":
         return _migrate()
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "tenant":
+        return _tenant_create(args)
+    if args.command == "token":
+        return _token(args)
     return run_demo(sys.stdout, in_memory=args.memory)
 
 

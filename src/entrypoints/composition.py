@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from adapters.auth.totp import PyOtpTotp
 from adapters.memory.system import InMemorySecretBox, RandomIds, RandomSecrets, SystemClock
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import make_pool
@@ -39,6 +40,7 @@ def wire_core(
         ids=RandomIds(),
         secrets=secrets,
         secret_box=secret_box or InMemorySecretBox(),
+        totp=PyOtpTotp(),
     )
 
     def deliver(webhook: Webhook) -> object:

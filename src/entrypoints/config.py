@@ -18,11 +18,7 @@ from pathlib import Path
 
 from adapters.auth.tokens import TokenSettings
 from adapters.crypto.secret_box import FernetSecretBox
-
-
-def payments_home(environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    return Path(env.get("PAYMENTS_HOME") or Path.cwd() / ".payments")
+from adapters.postgres.server import payments_home
 
 
 def _private_file(path: Path, make: str) -> str:
@@ -42,7 +38,7 @@ def secret_box(environ: Mapping[str, str] | None = None) -> FernetSecretBox:
     listed = [key.strip() for key in env.get("PAYMENTS_SECRET_KEYS", "").split(",") if key.strip()]
     if listed:
         return FernetSecretBox(listed)
-    return FernetSecretBox.from_key_file(payments_home(env) / "secret.keys")
+    return FernetSecretBox.from_key_file(payments_home() / "secret.keys")
 
 
 def _pem(value: str | None) -> str | None:
@@ -64,6 +60,6 @@ def token_settings(environ: Mapping[str, str] | None = None) -> TokenSettings:
             private_key=_pem(env.get("PAYMENTS_JWT_PRIVATE_KEY")),
         )
     secret = env.get("PAYMENTS_JWT_SECRET") or _private_file(
-        payments_home(env) / "jwt.secret", secrets.token_urlsafe(48)
+        payments_home() / "jwt.secret", secrets.token_urlsafe(48)
     )
     return TokenSettings(secret=secret, issuer=issuer, audience=audience)

@@ -24,6 +24,7 @@ from payments_core.ports import (
     PaymentProvider,
     SecretBox,
     SecretGenerator,
+    TotpVerifier,
     UnitOfWorkFactory,
 )
 from payments_core.services import (
@@ -34,6 +35,7 @@ from payments_core.services import (
     direct_payments,
     ledger_views,
     links,
+    mfa,
     orders,
     payments,
     provider_config,
@@ -90,6 +92,7 @@ class PaymentsCore:
         self.customers = BoundUseCases(customers, deps)
         self.wallet = BoundUseCases(wallet, deps)
         self.api_keys = BoundUseCases(api_keys, deps)
+        self.mfa = BoundUseCases(mfa, deps)
         self.provider_config = BoundUseCases(provider_config, deps)
         self.webhooks = BoundUseCases(webhooks, deps)
         self.audit = BoundUseCases(audit_events, deps)
@@ -107,6 +110,7 @@ def bootstrap(
     secret_box: SecretBox,
     fees: FeePolicy | None = None,
     checkout_ttl: timedelta = timedelta(minutes=30),
+    totp: TotpVerifier | None = None,
 ) -> PaymentsCore:
     """Wire the core to the adapters the embedding service chose."""
     deps = Deps(
@@ -118,5 +122,6 @@ def bootstrap(
         providers=dict(providers),
         fees=fees or FeePolicy(PLATFORM_DEFAULT_SCHEDULE),
         checkout_ttl=checkout_ttl,
+        totp=totp,
     )
     return PaymentsCore(deps)

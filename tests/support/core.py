@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from adapters.auth.totp import PyOtpTotp
 from adapters.memory.clock import ManualClock, SequentialIds
 from adapters.memory.system import InMemorySecretBox, RandomSecrets
 from adapters.memory.uow import InMemoryStore, InMemoryUnitOfWorkFactory
@@ -96,6 +97,7 @@ def make_core(currency: str = "KES") -> Core:
         secrets=RandomSecrets(),
         secret_box=InMemorySecretBox(),
         providers={"sandbox": sandbox},
+        totp=PyOtpTotp(),
     )
     tenant = create_tenant(deps, "t1", "Tenant One", currency)
     other = create_tenant(deps, "t2", "Tenant Two", currency)

@@ -18,8 +18,8 @@ from litestar.testing import TestClient
 
 from adapters.auth.tokens import JwtTokens, TokenSettings
 from adapters.crypto.secret_box import FernetSecretBox
-from adapters.memory.edge import InMemoryIdempotencyStore, InMemoryRateLimiter
 from adapters.memory.system import SystemClock
+from adapters.postgres.edge import PostgresIdempotencyStore, PostgresRateLimiter
 from adapters.postgres.pool import make_pool
 from adapters.postgres.uow import PostgresUnitOfWorkFactory
 from adapters.providers.sandbox import SandboxProvider
@@ -132,8 +132,8 @@ def running_api(database_url: str, settings: HttpSettings | None = None) -> Iter
     runtime = HttpRuntime(
         core=core,
         tokens=tokens,
-        idempotency=InMemoryIdempotencyStore(),
-        limiter=InMemoryRateLimiter(),
+        idempotency=PostgresIdempotencyStore(pool),
+        limiter=PostgresRateLimiter(pool),
         settings=settings or HttpSettings(),
         sandbox=sandbox,
     )

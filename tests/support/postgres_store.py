@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.postgres import repositories
+from adapters.postgres import mfa_repository, repositories
 from adapters.postgres.codec import load
 from adapters.postgres.ledger import PooledLedgerStore
 
@@ -22,6 +22,7 @@ TABLES = {
     "links": repositories.LINKS,
     "withdrawals": repositories.WITHDRAWALS,
     "api_keys": repositories.API_KEYS,
+    "mfa_factors": mfa_repository.MFA_FACTORS,
     "provider_configs": repositories.PROVIDER_CONFIGS,
     "webhook_endpoints": repositories.WEBHOOK_ENDPOINTS,
     "outbox": repositories.OUTBOX,

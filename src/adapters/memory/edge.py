@@ -58,16 +58,20 @@ class InMemoryIdempotencyStore:
 
 
 class InMemoryRateLimiter:
+    """Each (bucket, window start) counts on its own and is forgotten once its window has ended,
+    so buckets with different window lengths never reset each other."""
+
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, datetime], int] = {}
+        self._counts: dict[tuple[str, datetime], tuple[int, datetime]] = {}
         self._lock = threading.Lock()
 
     def hit(self, bucket: str, limit: int, window: timedelta, now: datetime) -> RateDecision:
         span = int(window.total_seconds())
         start = datetime.fromtimestamp(int(now.timestamp()) // span * span, now.tzinfo)
         with self._lock:
-            for stale in [k for k in self._counts if k[1] < start]:
-                del self._counts[stale]
-            count = self._counts.get((bucket, start), 0) + 1
-            self._counts[(bucket, start)] = count
+            for ended in [key for key, (_, ends_at) in self._counts.items() if ends_at <= now]:
+                del self._counts[ended]
+            count, ends_at = self._counts.get((bucket, start), (0, start + window))
+            count += 1
+            self._counts[(bucket, start)] = (count, max(ends_at, start + window))
         return RateDecision(count <= limit, limit, limit - count, start + window)

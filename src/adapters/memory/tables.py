@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from payments_core.errors import IdempotencyConflict
-from payments_core.model.access import ApiKey, Tenant
+from payments_core.model.access import ApiKey, MfaFactor, Tenant
 from payments_core.model.customers import CustomerPreferences
 from payments_core.model.integrations import (
     AuditEvent,
@@ -256,6 +256,17 @@ class ApiKeys:
     def for_tenant(self, tenant_id: str) -> list[ApiKey]:
         found = self.table.where(lambda k: k.tenant_id == tenant_id)
         return sorted(found, key=lambda k: (k.created_at, k.id))
+
+
+class MfaFactors:
+    def __init__(self) -> None:
+        self.table: Table[MfaFactor] = Table(lambda f: (f.tenant_id, f.user_id))
+
+    def get(self, tenant_id: str, user_id: str) -> MfaFactor | None:
+        return self.table.get((tenant_id, user_id))
+
+    def save(self, factor: MfaFactor) -> None:
+        self.table.upsert(factor)
 
 
 class ProviderConfigs:

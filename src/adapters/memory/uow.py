@@ -17,6 +17,7 @@ from adapters.memory.tables import (
     Audit,
     Customers,
     Links,
+    MfaFactors,
     OutboxTable,
     Payments,
     ProviderConfigs,
@@ -44,19 +45,20 @@ class InMemoryStore:
         self.links = Links()
         self.withdrawals = Withdrawals()
         self.api_keys = ApiKeys()
+        self.mfa_factors = MfaFactors()
         self.provider_configs = ProviderConfigs()
         self.webhook_endpoints = WebhookEndpoints()
         self.outbox = OutboxTable()
         self.audit = Audit()
         self.provider_events = ProviderEvents()
 
-    def tables(self) -> list[ApiKeys | Audit | Customers | Links | OutboxTable | Payments
+    def tables(self) -> list[ApiKeys | Audit | Customers | Links | MfaFactors | OutboxTable | Payments
                          | ProviderConfigs | ProviderEvents | Refunds | Sessions | Tenants
                          | WebhookEndpoints | Withdrawals]:  # fmt: skip
         return [
             self.tenants, self.sessions, self.payments, self.refunds, self.customers, self.links,
-            self.withdrawals, self.api_keys, self.provider_configs, self.webhook_endpoints,
-            self.outbox, self.audit, self.provider_events,
+            self.withdrawals, self.api_keys, self.mfa_factors, self.provider_configs,
+            self.webhook_endpoints, self.outbox, self.audit, self.provider_events,
         ]  # fmt: skip
 
 
@@ -72,6 +74,7 @@ class InMemoryUnitOfWork:
         self.links = store.links
         self.withdrawals = store.withdrawals
         self.api_keys = store.api_keys
+        self.mfa_factors = store.mfa_factors
         self.provider_configs = store.provider_configs
         self.webhook_endpoints = store.webhook_endpoints
         self.outbox = store.outbox

@@ -26,6 +26,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from adapters.postgres.ledger import PostgresLedgerStore
+from adapters.postgres.mfa_repository import MfaFactors
 from adapters.postgres.repositories import (
     ApiKeys,
     Audit,
@@ -49,6 +50,7 @@ from payments_core.ports.repositories import (
     AuditLog,
     CheckoutSessionRepository,
     CustomerRepository,
+    MfaFactorRepository,
     PaymentLinkRepository,
     PaymentRepository,
     ProviderConfigRepository,
@@ -136,6 +138,7 @@ class PostgresUnitOfWork:
     links: PaymentLinkRepository
     withdrawals: WithdrawalRepository
     api_keys: ApiKeyRepository
+    mfa_factors: MfaFactorRepository
     provider_configs: ProviderConfigRepository
     webhook_endpoints: WebhookEndpointRepository
     outbox: OutboxPort
@@ -164,6 +167,7 @@ class PostgresUnitOfWork:
         self.links = Links(conn, scope)
         self.withdrawals = Withdrawals(conn, scope)
         self.api_keys = ApiKeys(conn, scope)
+        self.mfa_factors = MfaFactors(conn, scope)
         self.provider_configs = ProviderConfigs(conn, scope)
         self.webhook_endpoints = WebhookEndpoints(conn, scope)
         self.outbox = Outbox(conn, scope)

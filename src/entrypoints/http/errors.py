@@ -11,6 +11,7 @@ unexpected leaks: any other exception is logged by type only and answered `INTER
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -21,6 +22,8 @@ from entrypoints.http.i18n import language_of, message_for
 from payments_core.errors import DomainError
 
 log = logging.getLogger("payments.http")
+# Litestar names a missing body field only in its message: "Object missing required field `amount`".
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 
 STATUS_OF_CODE: Final[Mapping[str, int]] = {
     "INVALID_PARAMETER": 400,
@@ -102,11 +105,13 @@ def handle_api_error(request: Request[Any, Any, Any], error: ApiError) -> Respon
 def handle_validation(request: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
     """Litestar's own refusals of a body or a parameter: wrong types, missing fields, bad JSON."""
     problems = error.extra if isinstance(error.extra, list) else []
-    fields = [
-        {"field": str(item.get("key", "")), "problem": str(item.get("message", ""))}
-        for item in problems
-        if isinstance(item, dict)
-    ]
+    fields = []
+    for item in problems:
+        if not isinstance(item, dict):
+            continue
+        key, problem = str(item.get("key", "")), str(item.get("message", ""))
+        missing = _MISSING_FIELD.search(problem)
+        fields.append({"field": missing.group(1) if key == "data" and missing else key, "problem": problem})
     details: dict[str, Any] = {"errors": fields} if fields else {}
     if fields:
         details["field"] = fields[0]["field"]

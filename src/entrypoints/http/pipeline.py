@@ -5,11 +5,13 @@ it is a retry. One ASGI middleware, configured per route by the handler's `opt`:
     opt={"rate_limit": "refunds.create"}   a named limit of `HttpSettings.limits` (else "default",
                                     or "public" on public routes)
     opt={"idempotent": True}        a creating POST: `Idempotency-Key` replays the first answer
+    opt={"replay_without": ("secret",)}   top-level fields shown once and never kept for replays
 
 Invariants
 - A non-public handler never runs without a `Principal` in `request.state.principal`; a refused
   credential answers 401 before any work is done.
-- `X-TENANT-ID` / `X-Tenant`, when sent, must name the credential's tenant (else 403).
+- `X-TENANT-ID` / `X-Tenant`, when sent, must name the credential's tenant (else 403). A tenant API
+  key sent beside a user's bearer token (seed 002) must be valid and of the same tenant too.
 - Every answer of a rate-limited route carries `X-RateLimit-Limit/Remaining/Reset`; over the limit
   the answer is 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` and `details.retryAfter`.
 - Same idempotency key and same request (method, path, body) → the stored status and body, marked
@@ -23,6 +25,7 @@ Invariants
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from collections.abc import Mapping, MutableMapping
@@ -86,7 +89,8 @@ class RequestPipeline:
         send = _with_headers(send, rate_headers) if rate_headers else send
         key = headers.get("idempotency-key")
         if opt.get("idempotent") and scope["method"] == "POST" and key is not None and admission.principal:
-            await self._idempotent(scope, receive, send, admission.principal.tenant_id, key)
+            withheld = tuple(opt.get("replay_without", ()))
+            await self._idempotent(scope, receive, send, admission.principal.tenant_id, key, withheld)
             return
         await self._app(asgi_scope, receive, send)
 
@@ -110,6 +114,12 @@ class RequestPipeline:
             principal: Principal = self._runtime.core.api_keys.authenticate_api_key(secret)
         else:
             principal = self._runtime.tokens.verify(secret)
+        app_key = headers.get("x-tenant-api-key") or headers.get("appid")
+        if app_key is not None and app_key != secret:
+            # Seed 002 sends the tenant's key beside the user's token: both must hold, for one tenant.
+            key_principal = self._runtime.core.api_keys.authenticate_api_key(app_key)
+            if key_principal.tenant_id != principal.tenant_id:
+                raise InsufficientPermissions("the API key and the token belong to different tenants")
         claimed = headers.get("x-tenant-id") or headers.get("x-tenant")
         if claimed is not None and claimed != principal.tenant_id:
             raise InsufficientPermissions(
@@ -149,7 +159,13 @@ class RequestPipeline:
     # -- idempotency --------------------------------------------------------------------------
 
     async def _idempotent(
-        self, scope: dict[str, Any], receive: Receive, send: Send, tenant_id: str, key: str
+        self,
+        scope: dict[str, Any],
+        receive: Receive,
+        send: Send,
+        tenant_id: str,
+        key: str,
+        withheld: tuple[str, ...] = (),
     ) -> None:
         if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
             raise ApiError(
@@ -183,10 +199,23 @@ class RequestPipeline:
             await anyio.to_thread.run_sync(store.release, tenant_id, key)
             raise
         if 200 <= captured.status < 300:
-            response = StoredResponse(captured.status, b"".join(captured.body), captured.content_type)
+            body = _withhold(b"".join(captured.body), withheld)
+            response = StoredResponse(captured.status, body, captured.content_type)
             await anyio.to_thread.run_sync(store.complete, tenant_id, key, response)
         else:
             await anyio.to_thread.run_sync(store.release, tenant_id, key)
+
+
+def _withhold(body: bytes, fields: tuple[str, ...]) -> bytes:
+    """The answer as it is kept for replays: fields shown only once (a new key's secret) become null,
+    so that no plaintext secret ever rests in the idempotency store."""
+    if not fields:
+        return body
+    document = json.loads(body)
+    for field in fields:
+        if isinstance(document, dict) and field in document:
+            document[field] = None
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def _headers(scope: Mapping[str, Any]) -> dict[str, str]:

@@ -44,6 +44,9 @@ SEED_LIMITS: Final[Mapping[str, Limit]] = MappingProxyType(
         "api_keys.manage": Limit(Per.TENANT, 10),
         "webhooks.test": Limit(Per.TENANT, 5),
         "webhooks.inbound": Limit(Per.IP, 600),
+        # Not in a seed: guessing a 6-digit code must stay slow, whoever holds the token.
+        "mfa.enroll": Limit(Per.USER, 10),
+        "mfa.verify": Limit(Per.USER, 10),
         "public": Limit(Per.IP, 60),
     }
 )

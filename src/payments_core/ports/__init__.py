@@ -21,7 +21,7 @@ from payments_core.ports.providers import (
 )
 from payments_core.ports.repositories import Page, UnitOfWork, UnitOfWorkFactory
 from payments_core.ports.statements import StatementLine, StatementLineType, StatementSource
-from payments_core.ports.system import Clock, IdGenerator, SecretBox, SecretGenerator
+from payments_core.ports.system import Clock, IdGenerator, SecretBox, SecretGenerator, TotpVerifier
 
 __all__ = [
     "CheckoutRequest",
@@ -45,6 +45,7 @@ __all__ = [
     "StatementLine",
     "StatementLineType",
     "StatementSource",
+    "TotpVerifier",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]

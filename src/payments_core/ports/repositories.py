@@ -13,7 +13,7 @@ from typing import Generic, Protocol, Self, TypeVar
 
 import attrs
 
-from payments_core.model.access import ApiKey, Tenant
+from payments_core.model.access import ApiKey, MfaFactor, Tenant
 from payments_core.model.customers import CustomerPreferences
 from payments_core.model.integrations import (
     AuditEvent,
@@ -110,6 +110,13 @@ class ApiKeyRepository(Protocol):
     def for_tenant(self, tenant_id: str) -> list[ApiKey]: ...
 
 
+class MfaFactorRepository(Protocol):
+    """At most one TOTP factor per person of a tenant; `save` inserts or replaces it."""
+
+    def get(self, tenant_id: str, user_id: str) -> MfaFactor | None: ...
+    def save(self, factor: MfaFactor) -> None: ...
+
+
 class ProviderConfigRepository(Protocol):
     def get(self, tenant_id: str, provider: str) -> ProviderConfig | None: ...
     def by_url_id(self, url_id: str) -> ProviderConfig | None: ...
@@ -178,6 +185,9 @@ class UnitOfWork(Protocol):
 
     @property
     def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def mfa_factors(self) -> MfaFactorRepository: ...
 
     @property
     def provider_configs(self) -> ProviderConfigRepository: ...

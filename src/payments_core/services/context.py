@@ -27,6 +27,7 @@ from payments_core.ports import (
     PaymentProvider,
     SecretBox,
     SecretGenerator,
+    TotpVerifier,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -55,6 +56,8 @@ class Deps:
     providers: Mapping[str, PaymentProvider]
     fees: FeePolicy = attrs.field(factory=lambda: FeePolicy(PLATFORM_DEFAULT_SCHEDULE))
     checkout_ttl: timedelta = timedelta(minutes=30)
+    # One-time codes for MFA enrollment and step-up; None where the deployment offers no MFA.
+    totp: TotpVerifier | None = None
 
     def provider(self, name: str) -> PaymentProvider:
         provider = self.providers.get(name)

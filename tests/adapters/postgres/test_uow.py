@@ -226,7 +226,7 @@ def test_a_duplicate_of_an_event_that_rolled_back_is_recorded(uow):
 AGGREGATE_TABLES = [
     "tenants", "checkout_sessions", "payments", "refunds", "customer_preferences", "payment_links",
     "withdrawals", "api_keys", "provider_configs", "webhook_endpoints", "outbox_events", "audit_events",
-    "provider_events",
+    "provider_events", "mfa_factors",
 ]  # fmt: skip
 
 

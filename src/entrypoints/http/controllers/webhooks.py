@@ -1,7 +1,163 @@
-"""Routes of this resource; see the module docstring of each handler's seed."""
+"""Webhooks: the tenant's outbound endpoints, seed 003's test event, and inbound Stripe events.
+
+    POST   /webhook-endpoints           register a URL; its `whsec_…` secret is in this answer only
+    GET    /webhook-endpoints           the active endpoints, never a secret
+    DELETE /webhook-endpoints/{id}      stop delivering to one
+    POST   /webhooks/test               seed 003: queue a test event for one endpoint
+    POST   /webhooks/stripe             seed 003: Stripe's events, verified by `Stripe-Signature`
+
+Invariants
+- An endpoint's signing secret is shown whole once, at creation; no other answer carries it or a
+  part of it (the core keeps it sealed and only the delivery worker opens it).
+- Managing endpoints and sending a test event need `webhooks.manage`; creating, deleting and
+  testing also need a person with a fresh MFA (the core checks both).
+- `/webhooks/stripe` takes no credential: the signature is the credential, and the core has the
+  provider's adapter verify it over the raw body before anything is recorded. Without a configured
+  `stripe` provider the answer is 503 `PROVIDER_UNAVAILABLE` and nothing is read or written; without
+  a `Stripe-Signature` header it is 401 `UNAUTHENTICATED` before the core is asked. A duplicate event
+  answers 200 (`"duplicate"`) so that Stripe stops retrying it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Final
 
-ROUTES: list[Any] = []
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.params import FromPath, HeaderParameter, JSONBody, RawBody
+
+from entrypoints.http.dependencies import Caller, Runtime
+from entrypoints.http.views import iso
+from payments_core.errors import Unauthenticated, ValidationError
+from payments_core.model.integrations import WebhookEndpoint
+from payments_core.services.webhooks import (
+    ALL_EVENTS,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_EVENT_TYPES,
+)
+
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key")]
+STRIPE_SIGNATURE: Final = "stripe-signature"
+MAX_URL_LENGTH: Final = 2048
+MAX_ID_LENGTH: Final = 100
+# Stripe's events are a few KiB; anything far larger is not one of them.
+MAX_INBOUND_BODY: Final = 1024 * 1024
+
+EventType = Annotated[str, msgspec.Meta(max_length=MAX_EVENT_TYPE_LENGTH)]
+
+
+class EndpointBody(msgspec.Struct, rename="camel"):
+    url: Annotated[str, msgspec.Meta(max_length=MAX_URL_LENGTH)]
+    event_types: Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=MAX_EVENT_TYPES)] = (
+        msgspec.field(default_factory=lambda: [ALL_EVENTS])
+    )
+    description: Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_LENGTH)] | None = None
+
+
+class TestEventBody(msgspec.Struct, rename="camel"):
+    event_type: EventType
+    data: dict[str, Any] = {}
+    endpoint_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
+
+
+def endpoint_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """An endpoint as any later answer shows it: no secret, sealed or not."""
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "eventTypes": list(endpoint.event_types),
+        "description": endpoint.description,
+        "createdAt": iso(endpoint.created_at),
+    }
+
+
+def _camel_fields(error: ValidationError) -> ValidationError:
+    """The core names the list `event_types`; this API calls it `eventTypes`."""
+    if error.details.get("field") != "event_types":
+        return error
+    return ValidationError(
+        error.message.replace("event_types", "eventTypes"), **{**error.details, "field": "eventTypes"}
+    )
+
+
+class WebhookEndpointsController(Controller):
+    path = "/webhook-endpoints"
+    tags = ["webhook endpoints"]
+
+    @post("/", status_code=201, sync_to_thread=True, opt={"idempotent": True})
+    def create_endpoint(
+        self,
+        runtime: Runtime,
+        principal: Caller,
+        data: JSONBody[EndpointBody],
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        """The signing secret is in this answer only: the receiver must store it now."""
+        try:
+            created = runtime.core.webhooks.create_endpoint(
+                principal, data.url, data.event_types, data.description
+            )
+        except ValidationError as error:
+            raise _camel_fields(error) from None
+        return {**endpoint_json(created.endpoint), "secret": created.secret}
+
+    @get("/", sync_to_thread=True)
+    def list_endpoints(self, runtime: Runtime, principal: Caller) -> dict[str, Any]:
+        endpoints = runtime.core.webhooks.list_endpoints(principal)
+        return {"endpoints": [endpoint_json(endpoint) for endpoint in endpoints]}
+
+    @delete("/{endpoint_id:str}", status_code=200, sync_to_thread=True)
+    def delete_endpoint(
+        self, runtime: Runtime, principal: Caller, endpoint_id: FromPath[str]
+    ) -> dict[str, Any]:
+        deleted = runtime.core.webhooks.delete_endpoint(principal, endpoint_id)
+        return {"success": True, "id": deleted.id, "deletedAt": iso(deleted.deleted_at)}
+
+
+class WebhooksController(Controller):
+    path = "/webhooks"
+    tags = ["webhooks (seed 003)"]
+
+    @post(
+        "/test",
+        status_code=200,
+        sync_to_thread=True,
+        opt={"idempotent": True, "rate_limit": "webhooks.test"},
+    )
+    def send_test_event(
+        self,
+        runtime: Runtime,
+        principal: Caller,
+        data: JSONBody[TestEventBody],
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        result = runtime.core.webhooks.send_test_event(
+            principal, data.event_type, data.data, data.endpoint_id
+        )
+        return {
+            "sent": result.sent,
+            "webhookEventId": result.webhook_event_id,
+            "targetUrl": result.target_url,
+            "endpointId": result.endpoint_id,
+        }
+
+    @post(
+        "/stripe",
+        status_code=200,
+        sync_to_thread=True,
+        request_max_body_size=MAX_INBOUND_BODY,
+        opt={"public": True, "rate_limit": "webhooks.inbound"},
+    )
+    def receive_stripe_event(
+        self, runtime: Runtime, request: Request[Any, Any, Any], body: RawBody
+    ) -> dict[str, Any]:
+        """The raw body, byte for byte, is what Stripe signed: it is never decoded before the check."""
+        headers = dict(request.headers)
+        if not headers.get(STRIPE_SIGNATURE, "").strip():
+            raise Unauthenticated("the Stripe-Signature header is required", header="Stripe-Signature")
+        outcomes = runtime.core.provider_events.receive_webhook("stripe", headers, bytes(body))
+        return {"received": True, "events": [outcome.value for outcome in outcomes]}
+
+
+ROUTES = [WebhookEndpointsController, WebhooksController]
