@@ -12,7 +12,7 @@ Invariants
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from decimal import InvalidOperation as DecimalInvalidOperation
 from typing import Final
 
@@ -22,6 +22,8 @@ from payments_core.errors import CurrencyMismatch, InvalidAmount, UnknownCurrenc
 
 # The largest integer a JSON client (IEEE double) holds exactly; amounts beyond it are absurd.
 MAX_MINOR: Final = 2**53 - 1
+# No amount below MAX_MINOR has this many digits before the decimal point.
+_MAX_MAJOR_DIGITS: Final = len(str(MAX_MINOR))
 
 # ISO 4217 minor-unit exponents for the currencies the providers settle in, plus common ones.
 CURRENCY_EXPONENTS: Final[dict[str, int]] = {
@@ -75,8 +77,17 @@ class Money:
         """
         exponent = exponent_of(currency)
         value = _to_decimal(amount)
-        scaled = value.scaleb(exponent)
-        if scaled != scaled.to_integral_value():
+        # Range first, on the digits alone: arithmetic on `1e999999999` overflows, and `9e999990`
+        # would build an int of a million digits before any comparison could refuse it.
+        if value and value.adjusted() >= _MAX_MAJOR_DIGITS:
+            raise InvalidAmount("amount is out of range", maximum=MAX_MINOR)
+        # Exact arithmetic: enough precision for every digit sent, so nothing is rounded away
+        # (the default context keeps 28 digits and would turn `1000.000…0001` into 1000.00).
+        with localcontext() as exact:
+            exact.prec = max(len(value.as_tuple().digits), 1) + exponent + _MAX_MAJOR_DIGITS
+            scaled = value.scaleb(exponent)
+            fractional = scaled != scaled.to_integral_value()
+        if fractional:
             raise InvalidAmount(
                 f"{currency} amounts have at most {exponent} decimal places",
                 currency=currency,

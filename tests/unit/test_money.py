@@ -129,3 +129,22 @@ def test_rendering_in_major_units_keeps_every_decimal():
     assert Money(1, "KWD").to_major_string() == "0.001"
     assert Money(100050, "KES").to_decimal() == Decimal("1000.50")
     assert str(Money(96700, "KES")) == "967.00 KES"
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        Decimal("1000.000000000000000000000000001"),  # more digits than Decimal's default 28
+        Decimal("5.00000000000000000000000000000000001"),
+        Decimal("0.000000000000000000000000000000000000000000001"),
+    ],
+)
+def test_digits_beyond_the_default_precision_are_refused_not_rounded(amount):
+    with pytest.raises(InvalidAmount):
+        Money.parse(amount, "KES")
+
+
+@pytest.mark.parametrize("amount", [Decimal("1e999999999"), Decimal("9e999990"), Decimal("123456789012345.67")])
+def test_huge_exponents_are_out_of_range_before_any_arithmetic(amount):
+    with pytest.raises(InvalidAmount, match="out of range"):
+        Money.parse(amount, "KES")

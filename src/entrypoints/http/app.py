@@ -32,6 +32,7 @@ from entrypoints.http.controllers import (
 from entrypoints.http.dependencies import provide_principal
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.pipeline import RequestPipeline
+from entrypoints.http.requests import ExactJsonRequest
 from entrypoints.http.runtime import HttpRuntime
 
 API_BASE = "/api/v1"
@@ -67,6 +68,7 @@ def create_app(runtime: HttpRuntime, debug: bool = False) -> Litestar:
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_class=ExactJsonRequest,
         openapi_config=OpenAPIConfig(
             title="payments-core",
             version="1.0.0",

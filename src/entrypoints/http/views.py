@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import msgspec
 
-from payments_core.errors import ValidationError
+from payments_core.errors import InvalidAmount, ValidationError
 from payments_core.money import Money
 
 
@@ -49,3 +49,12 @@ def number(value: Decimal | int) -> msgspec.Raw:
 def minor(money: Money) -> int:
     """Integer minor units (seeds 003 and 004): `9900` for 99.00."""
     return money.minor
+
+
+def parse_major(value: Decimal | str, currency: str, field: str = "amount") -> Money:
+    """Exact decimal major units (seeds 001 and 002) to Money; the core refuses what it would have
+    to round and what is out of range. The refusal names the field it came from."""
+    try:
+        return Money.parse(value, currency)
+    except InvalidAmount as refused:
+        raise InvalidAmount(refused.message, **{**refused.details, "field": field}) from None

@@ -2,9 +2,9 @@
 
 Invariants
 - Amounts are decimal major units (`1000.00` KES) in the tenant's currency unless a request names
-  another; they are parsed exactly (`parse_major_amount`) and never rounded: an over-precise or
+  another; they are parsed exactly (`views.parse_major`) and never rounded: an over-precise or
   absurdly large amount is 400 `INVALID_AMOUNT` before any work is done. A JSON body never passes
-  through a float on the way (`ExactJsonRequest`).
+  through a float on the way (`requests.ExactJsonRequest`).
 - Preferences live per tenant: a customer id of another tenant reads as a customer never seen
   (empty preferences) and its saved method ids answer 404 `RESOURCE_NOT_FOUND`.
 - The core checks the scope (`conversations:view`; an order checkout also takes `payments:write`).
@@ -14,48 +14,23 @@ Invariants
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
-from litestar.types import Empty
 
 from entrypoints.http.dependencies import Caller, Runtime
-from entrypoints.http.errors import ApiError
 from entrypoints.http.runtime import HttpRuntime
-from entrypoints.http.views import iso, major
-from payments_core.errors import InvalidAmount
+from entrypoints.http.views import iso, major, parse_major
 from payments_core.model.customers import SavedMethod
 from payments_core.model.payments import CheckoutSession
-from payments_core.money import Money
 from payments_core.policies import Principal
 from payments_core.services.customers import CheckoutOptions, PreferencesView
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key")]
-# A major amount whose integer part has more digits than this cannot be a minor-unit int below
-# MAX_MINOR; refusing it first keeps Decimal arithmetic from overflowing or from building an int
-# of a million digits.
-MAX_INTEGER_DIGITS: Final = 20
 Provider = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Currency = Annotated[str, msgspec.Meta(min_length=1, max_length=8)]
-
-
-_EXACT_JSON: Final = msgspec.json.Decoder(float_hook=Decimal)
-
-
-class ExactJsonRequest(Request[Any, Any, Any]):
-    """Every JSON number with a fraction or an exponent read as an exact Decimal. Litestar decodes a
-    body untyped before converting it to the handler's Struct, so with its own decoder
-    `1000.000000000000000000000000001` would reach a `Decimal` field as the float 1000.0."""
-
-    async def json(self) -> Any:
-        if self._json is Empty:
-            try:
-                self._json = _EXACT_JSON.decode(await self.body() or b"null")
-            except msgspec.DecodeError:
-                raise ApiError("INVALID_PARAMETER", "the request body is not valid JSON") from None
-        return self._json
 
 
 class ProviderBody(msgspec.Struct):
@@ -74,22 +49,6 @@ class OrderCheckoutBody(msgspec.Struct):
     provider: Provider | None = None
     method_details: dict[str, str] | None = None
     currency: Currency | None = None
-
-
-def parse_major_amount(value: Decimal | str, currency: str) -> Money:
-    """`Money.parse`, guarded at the edge: Decimal arithmetic overflows on huge exponents and rounds
-    past 28 digits, so the amount must also read back exactly as it was sent."""
-    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() >= MAX_INTEGER_DIGITS:
-        raise InvalidAmount("amount is out of range", field="amount", currency=currency)
-    money = Money.parse(value, currency)
-    if money.to_decimal() != Decimal(value):
-        raise InvalidAmount(
-            f"{currency} amounts have at most {money.exponent} decimal places",
-            field="amount",
-            currency=currency,
-            decimals=money.exponent,
-        )
-    return money
 
 
 def tenant_currency(runtime: HttpRuntime, principal: Principal) -> str:
@@ -152,7 +111,6 @@ def _changed(message: str, view: PreferencesView) -> dict[str, Any]:
 class CustomersController(Controller):
     path = "/customers"
     tags = ["customers (seed 002)"]
-    request_class = ExactJsonRequest
 
     @get("/{customer_id:str}/payment-preferences", sync_to_thread=True)
     def get_preferences(
@@ -168,7 +126,7 @@ class CustomersController(Controller):
         customer_id: FromPath[str],
         amount: Annotated[str, QueryParameter(max_length=64)],
     ) -> dict[str, Any]:
-        price = parse_major_amount(amount, tenant_currency(runtime, principal))
+        price = parse_major(amount, tenant_currency(runtime, principal))
         return checkout_options_json(runtime.core.customers.checkout_options(principal, customer_id, price))
 
     @put("/{customer_id:str}/preferred-provider", sync_to_thread=True)
@@ -207,7 +165,6 @@ class CustomersController(Controller):
 class OrdersController(Controller):
     path = "/orders"
     tags = ["customers (seed 002)"]
-    request_class = ExactJsonRequest
 
     @post("/{order_id:str}/checkout", status_code=201, sync_to_thread=True, opt={"idempotent": True})
     def checkout_order(
@@ -218,7 +175,7 @@ class OrdersController(Controller):
         data: JSONBody[OrderCheckoutBody],
         idempotency_key: IdempotencyKey = None,
     ) -> dict[str, Any]:
-        price = parse_major_amount(data.amount, data.currency or tenant_currency(runtime, principal))
+        price = parse_major(data.amount, data.currency or tenant_currency(runtime, principal))
         session = runtime.core.orders.checkout_order(
             principal,
             order_id,

@@ -28,8 +28,8 @@ from litestar.params import FromPath, JSONBody, RawBody
 
 from entrypoints.http.dependencies import Caller, Runtime
 from entrypoints.http.runtime import HttpRuntime
-from entrypoints.http.views import iso, major
-from payments_core.errors import InvalidAmount, NotFound
+from entrypoints.http.views import iso, major, parse_major
+from payments_core.errors import NotFound
 from payments_core.model.payments import Payment
 from payments_core.money import Money
 from payments_core.policies import Principal, Scope
@@ -38,8 +38,6 @@ from payments_core.services.provider_config import ProviderConfigView
 from payments_core.states import PaymentStatus
 
 PROVIDER: Final = "mercadopago"
-# Decimal's default precision: Money.parse would round a value with more significant digits.
-MAX_AMOUNT_DIGITS: Final = 28
 # MercadoPago's vocabulary for our payment statuses.
 MP_STATUS: Final = {
     PaymentStatus.PENDING: "pending",
@@ -103,20 +101,6 @@ class PsePayment(msgspec.Struct, forbid_unknown_fields=True):
 
 class PsePaymentBody(msgspec.Struct, forbid_unknown_fields=True):
     payment: PsePayment
-
-
-def parse_major(value: Decimal, currency: str, field: str) -> Money:
-    """Exact major units to Money; refuses what `Decimal` arithmetic could only round or overflow."""
-    if not value.is_finite():
-        raise InvalidAmount(f"{field} must be a finite number", field=field)
-    parts = value.as_tuple()
-    exponent = int(parts.exponent)
-    if len(parts.digits) > MAX_AMOUNT_DIGITS or not -MAX_AMOUNT_DIGITS <= exponent <= MAX_AMOUNT_DIGITS:
-        raise InvalidAmount(f"{field} has too many digits", field=field, currency=currency)
-    try:
-        return Money.parse(value, currency)
-    except InvalidAmount as refused:
-        raise InvalidAmount(refused.message, **{**refused.details, "field": field}) from None
 
 
 def payer_of(payer: msgspec.Struct) -> dict[str, Any]:

@@ -24,9 +24,9 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
-from entrypoints.http.controllers.customers import ExactJsonRequest, parse_major_amount, tenant_currency
+from entrypoints.http.controllers.customers import tenant_currency
 from entrypoints.http.dependencies import Caller, Runtime
-from entrypoints.http.views import iso, major
+from entrypoints.http.views import iso, major, parse_major
 from payments_core.model.common import MAX_REASON_LENGTH
 from payments_core.model.wallet import Withdrawal
 from payments_core.services.wallet import (
@@ -118,7 +118,6 @@ def approval_json(result: ApprovalResult) -> dict[str, Any]:
 class WalletController(Controller):
     path = "/wallet"
     tags = ["wallet (seed 002)"]
-    request_class = ExactJsonRequest
 
     @get("/balance", sync_to_thread=True)
     def balance(
@@ -141,7 +140,7 @@ class WalletController(Controller):
         data: JSONBody[WithdrawalBody],
         idempotency_key: IdempotencyKey = None,
     ) -> dict[str, Any]:
-        amount = parse_major_amount(data.amount, data.currency or tenant_currency(runtime, principal))
+        amount = parse_major(data.amount, data.currency or tenant_currency(runtime, principal))
         withdrawal: Withdrawal = runtime.core.wallet.initiate_withdrawal(
             principal, amount, data.method_type, data.method_details, data.notes, idempotency_key
         )
