@@ -31,6 +31,7 @@ from entrypoints.http.controllers import (
 )
 from entrypoints.http.dependencies import provide_principal
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.openapi import document_errors
 from entrypoints.http.pipeline import RequestPipeline
 from entrypoints.http.requests import ExactJsonRequest
 from entrypoints.http.runtime import HttpRuntime
@@ -69,6 +70,7 @@ def create_app(runtime: HttpRuntime, debug: bool = False) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_class=ExactJsonRequest,
+        on_startup=[document_errors],
         openapi_config=OpenAPIConfig(
             title="payments-core",
             version="1.0.0",
