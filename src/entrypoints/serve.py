@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -135,6 +136,9 @@ def demo_credentials(runtime: HttpRuntime, out: TextIO, base_url: str) -> None:
 def serve(host: str, port: int, out: TextIO, demo: bool = False, log_level: str = "info") -> int:
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; ending as SystemExit
+    # here lets the pool close and the embedded PostgreSQL stop before the process exits.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     with postgres_runtime() as runtime:
         base_url = f"http://{host}:{port}"
         if demo:
@@ -144,6 +148,10 @@ def serve(host: str, port: int, out: TextIO, demo: bool = False, log_level: str 
             out.flush()
         uvicorn.run(create_app(runtime), host=host, port=port, log_level=log_level, access_log=False)
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def print_json(out: TextIO, value: object) -> None:

@@ -1,0 +1,120 @@
+"""`payments serve --demo` as a real process, driven over HTTP: seed 002's four-eyes withdrawal.
+
+The server runs on its own embedded PostgreSQL (a fresh PAYMENTS_HOME), or on DATABASE_URL's server
+when that is set, exactly as `make run` starts it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def exact(response: httpx.Response) -> dict:
+    """The body with every decimal number as an exact Decimal: money is never a float."""
+    return json.loads(response.text, parse_float=Decimal)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("payments-home")
+    port = _free_port()
+    log = home / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(BIN / "payments"), "serve", "--demo", "--port", str(port)],
+            env={**os.environ, "PAYMENTS_HOME": str(home)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail(f"payments serve did not come up:\n{log.read_text()[-2000:]}")
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in log.read_text().splitlines()
+        if line.startswith("export ")
+    )
+    yield base, exports, log
+    process.terminate()
+    assert process.wait(timeout=30) == 0
+
+
+def test_the_demo_prints_ready_to_paste_credentials(server):
+    base, exports, _ = server
+    assert exports["BASE"] == base
+    assert {"TOKEN", "APPROVER_TOKEN", "API_KEY"} <= exports.keys()
+    assert exports["API_KEY"].startswith("sk_test_")
+    docs = httpx.get(base.removesuffix("/api/v1") + "/docs/openapi.json", timeout=10)
+    assert docs.status_code == 200 and "/api/v1/wallet/withdrawals" in docs.json()["paths"]
+
+
+def test_seed_002_withdrawal_with_two_people(server):
+    base, exports, _ = server
+    initiator = {"Authorization": f"Bearer {exports['TOKEN']}"}
+    approver = {"Authorization": f"Bearer {exports['APPROVER_TOKEN']}"}
+    client = httpx.Client(base_url=base, timeout=30)
+
+    session = client.post(
+        "/checkout/sessions",
+        json={"amount": 500000, "currency": "KES", "reference": "e2e-topup"},
+        headers={**initiator, "Idempotency-Key": "e2e-topup"},
+    )
+    assert session.status_code in (200, 201), session.text
+    paid = client.post(f"/sandbox/sessions/{session.json()['id']}/pay", headers=initiator)
+    assert paid.status_code == 200, paid.text
+
+    options = client.get("/wallet/withdrawal-options", headers=initiator)
+    assert options.status_code == 200, options.text
+    balance_before = exact(options)["wallet_balance"]
+    assert balance_before > 1000
+
+    initiated = client.post(
+        "/wallet/withdrawals",
+        json={"amount": 1000.00, "method_type": "mpesa", "method_details": {"phone_number": "254712345678"}},
+        headers=initiator,
+    )
+    assert initiated.status_code in (200, 201), initiated.text
+    withdrawal = exact(initiated)
+    assert withdrawal["status"] == "pending" and withdrawal["requires_approval"] is True
+    assert (withdrawal["amount"], withdrawal["fee"], withdrawal["net_amount"]) == (
+        Decimal("1000.00"),
+        Decimal("33.00"),
+        Decimal("967.00"),
+    )
+
+    own = client.post(f"/wallet/withdrawals/{withdrawal['transaction_id']}/approve", headers=initiator)
+    assert own.status_code == 403, own.text
+    approved = client.post(f"/wallet/withdrawals/{withdrawal['transaction_id']}/approve", headers=approver)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["success"] is True
+
+    after = exact(client.get("/wallet/withdrawal-options", headers=initiator))["wallet_balance"]
+    assert balance_before - after == Decimal("1000.00")
+    listed = client.get("/wallet/withdrawals", headers=initiator)
+    assert withdrawal["transaction_id"] in listed.text
