@@ -16,10 +16,10 @@ from datetime import timedelta
 from typing import Any, TextIO
 
 import psycopg
-from adapters.postgres.edge import PostgresIdempotencyStore, PostgresRateLimiter
 
 from adapters.auth.tokens import JwtTokens
 from adapters.memory.system import SystemClock
+from adapters.postgres.edge import PostgresIdempotencyStore, PostgresRateLimiter
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import make_pool
 from adapters.postgres.server import open_database

@@ -65,13 +65,13 @@ class InMemoryRateLimiter:
         self._counts: dict[tuple[str, datetime], tuple[int, datetime]] = {}
         self._lock = threading.Lock()
 
-    def hit(self, bucket: str, limit: int, window: timedelta, now: datetime) -> RateDecision:
+    def hit(self, bucket: str, limit: int, window: timedelta, now: datetime, cost: int = 1) -> RateDecision:
         span = int(window.total_seconds())
         start = datetime.fromtimestamp(int(now.timestamp()) // span * span, now.tzinfo)
         with self._lock:
             for ended in [key for key, (_, ends_at) in self._counts.items() if ends_at <= now]:
                 del self._counts[ended]
             count, ends_at = self._counts.get((bucket, start), (0, start + window))
-            count += 1
+            count += cost
             self._counts[(bucket, start)] = (count, max(ends_at, start + window))
         return RateDecision(count <= limit, limit, limit - count, start + window)

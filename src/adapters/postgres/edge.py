@@ -12,7 +12,7 @@ Invariants
   concurrent claims of one key serialise on its row, and exactly one of them answers NEW. The
   others read the row that beat them; if their statement's snapshot predates it (it was
   committed while they waited), they ask again in a new transaction.
-- A hit is one INSERT … ON CONFLICT DO UPDATE SET hits = hits + 1 RETURNING hits: the count is
+- A hit is one INSERT … ON CONFLICT DO UPDATE SET hits = hits + cost RETURNING hits: the count is
   exact across workers.
 - Every `purge_every`-th call also deletes expired rows (idempotency keys past their ttl, windows
   past their end), a bounded batch that skips rows another transaction holds.
@@ -75,8 +75,8 @@ DELETE FROM idempotency_keys WHERE (tenant_id, key) IN (
 """
 
 _HIT: Final = """
-INSERT INTO rate_limit_hits (bucket, window_start, expires_at, hits) VALUES (%s, %s, %s, 1)
-ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_hits.hits + 1,
+INSERT INTO rate_limit_hits (bucket, window_start, expires_at, hits) VALUES (%s, %s, %s, %s)
+ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_hits.hits + EXCLUDED.hits,
     expires_at = GREATEST(rate_limit_hits.expires_at, EXCLUDED.expires_at)
 RETURNING hits
 """
@@ -184,11 +184,11 @@ class PostgresRateLimiter:
         self._pool = pool
         self._housekeeping = _Housekeeping(purge_every)
 
-    def hit(self, bucket: str, limit: int, window: timedelta, now: datetime) -> RateDecision:
+    def hit(self, bucket: str, limit: int, window: timedelta, now: datetime, cost: int = 1) -> RateDecision:
         span = int(window.total_seconds())
         start = datetime.fromtimestamp(int(now.timestamp()) // span * span, now.tzinfo)
         reset_at = start + window
-        statements: list[tuple[LiteralString, Any]] = [(_HIT, (bucket, start, reset_at))]
+        statements: list[tuple[LiteralString, Any]] = [(_HIT, (bucket, start, reset_at, cost))]
         if self._housekeeping.due():
             statements.append((_PURGE_WINDOWS, (now, PURGE_BATCH)))
         row = _one_row(self._pool, None, statements)

@@ -32,7 +32,7 @@ from entrypoints.http.controllers import (
 from entrypoints.http.dependencies import provide_principal
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.openapi import document_errors
-from entrypoints.http.pipeline import RequestPipeline
+from entrypoints.http.pipeline import RequestPipeline, SharedAdmission
 from entrypoints.http.requests import ExactJsonRequest
 from entrypoints.http.runtime import HttpRuntime
 
@@ -58,8 +58,10 @@ CONTROLLERS: tuple[ModuleType, ...] = (
 def create_app(runtime: HttpRuntime, debug: bool = False) -> Litestar:
     routes: list[Any] = [route for module in CONTROLLERS for route in module.ROUTES]
 
+    shared = SharedAdmission.of(runtime)
+
     def pipeline(app: ASGIApp) -> ASGIApp:  # a closure: Litestar deep-copies middleware arguments
-        return RequestPipeline(app, runtime)
+        return RequestPipeline(app, runtime, shared)
 
     api = Router(path=API_BASE, route_handlers=routes, middleware=[pipeline])
     return Litestar(

@@ -1,6 +1,9 @@
 """One error envelope for the whole API, with messages in the caller's language.
 
-    {"error": {"code": "INVALID_AMOUNT", "message": "...", "details": {...}}}
+    {"error": {"code": "INVALID_AMOUNT", "message": "...", "details": {...}}, "code": "INVALID_AMOUNT"}
+
+The top-level `code` (and `retryAfter` on a 429) repeat what `error` holds, where seed 003's
+clients read them.
 
 Seed 001's MercadoPago routes keep their JSON:API form, `{"errors": [{"status", "code", "title",
 "detail"}]}`. A code maps to one status everywhere. English messages are the core's own (they name
@@ -90,7 +93,9 @@ def error_response(
             item["meta"] = dict(details)
         body: dict[str, Any] = {"errors": [item]}
     else:
-        body = {"error": {"code": code, "message": message, "details": dict(details or {})}}
+        body = {"error": {"code": code, "message": message, "details": dict(details or {})}, "code": code}
+        if details and "retryAfter" in details:
+            body["retryAfter"] = details["retryAfter"]
     return Response(body, status_code=status, headers=all_headers, media_type=MediaType.JSON)
 
 

@@ -23,8 +23,10 @@ ERROR_STATUSES: Final = {
 _STRING = Schema(type=OpenAPIType.STRING)
 ENVELOPE: Final = Schema(
     type=OpenAPIType.OBJECT,
-    required=["error"],
+    required=["error", "code"],
     properties={
+        "code": _STRING,
+        "retryAfter": Schema(type=OpenAPIType.INTEGER),
         "error": Schema(
             type=OpenAPIType.OBJECT,
             required=["code", "message", "details"],

@@ -19,7 +19,8 @@ Invariants
   still running → 409 `REQUEST_IN_PROGRESS`. Only successful (2xx) answers are kept: a refused
   request changed nothing and may be retried with the same key.
 - Blocking work (API-key lookups, shared counters, the idempotency store) runs in a worker thread,
-  in one hop per request.
+  in one hop per request; a bearer JWT whose hit is covered by this process's rate-limit lease
+  (`leases.py`) is admitted without one.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import attrs
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.http.errors import ApiError
+from entrypoints.http.leases import LeasingRateLimiter
 from entrypoints.http.runtime import HttpRuntime
 from entrypoints.http.settings import Limit, Per
 from payments_core.errors import InsufficientPermissions, Unauthenticated
@@ -48,6 +50,22 @@ SCALE_CACHE_SECONDS: Final = 60.0
 
 
 @attrs.frozen
+class SharedAdmission:
+    """What every route's pipeline shares in one process: rate-limit leases and tenant plans."""
+
+    limiter: LeasingRateLimiter
+    scales: dict[str, tuple[float, int]] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, runtime: HttpRuntime) -> SharedAdmission:
+        return cls(LeasingRateLimiter(runtime.limiter))
+
+
+class _NeedsIO(Exception):
+    """The fast path cannot decide without the database: go to a worker thread."""
+
+
+@attrs.frozen
 class Admission:
     principal: Principal | None
     decision: RateDecision | None
@@ -56,10 +74,11 @@ class Admission:
 class RequestPipeline:
     """The middleware; one instance per route, sharing the runtime."""
 
-    def __init__(self, app: ASGIApp, runtime: HttpRuntime) -> None:
+    def __init__(self, app: ASGIApp, runtime: HttpRuntime, shared: SharedAdmission) -> None:
         self._app = app
         self._runtime = runtime
-        self._scales: dict[str, tuple[float, int]] = {}
+        self._limiter = shared.limiter
+        self._scales = shared.scales
 
     async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
         scope = cast("dict[str, Any]", asgi_scope)  # the typed scope is a union of every kind
@@ -72,7 +91,10 @@ class RequestPipeline:
         public = bool(opt.get("public"))
         limit_name = str(opt.get("rate_limit", "public" if public else "default"))
         client_ip = self._client_ip(scope, headers)
-        admission = await anyio.to_thread.run_sync(self._admit, headers, public, limit_name, client_ip)
+        try:
+            admission = self._admit(headers, public, limit_name, client_ip, io=False)
+        except _NeedsIO:
+            admission = await anyio.to_thread.run_sync(self._admit, headers, public, limit_name, client_ip)
         state["principal"] = admission.principal
         state["client_ip"] = client_ip
         rate_headers = _rate_headers(admission.decision) if admission.decision else {}
@@ -96,25 +118,36 @@ class RequestPipeline:
 
     # -- admission: who, and how often -------------------------------------------------------
 
-    def _admit(self, headers: Mapping[str, str], public: bool, limit_name: str, client_ip: str) -> Admission:
-        principal = None if public else self._authenticate(headers)
+    def _admit(
+        self, headers: Mapping[str, str], public: bool, limit_name: str, client_ip: str, io: bool = True
+    ) -> Admission:
+        """Who is calling and whether the limit lets them in. With `io=False` nothing may block:
+        a JWT with a leased hit and a known plan is decided here, anything else raises `_NeedsIO`."""
+        principal = None if public else self._authenticate(headers, io)
         limit = self._runtime.settings.limit(limit_name)
         if limit.hits <= 0:
             return Admission(principal, None)
-        bucket, hits = self._bucket(limit, limit_name, principal, client_ip)
+        bucket, hits = self._bucket(limit, limit_name, principal, client_ip, io)
         now = self._runtime.core.deps.clock.now()
-        decision = self._runtime.limiter.hit(bucket, hits, limit.window, now)
-        return Admission(principal, decision)
+        if not io:
+            decision = self._limiter.admit_locally(bucket, hits, limit.window, now)
+            if decision is None:
+                raise _NeedsIO
+            return Admission(principal, decision)
+        return Admission(principal, self._limiter.hit(bucket, hits, limit.window, now))
 
-    def _authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def _authenticate(self, headers: Mapping[str, str], io: bool) -> Principal:
         secret = _credential(headers)
         if secret is None:
             raise Unauthenticated("authentication required")
+        app_key = headers.get("x-tenant-api-key") or headers.get("appid")
+        needs_store = secret.startswith(API_KEY_PREFIXES) or (app_key is not None and app_key != secret)
+        if needs_store and not io:
+            raise _NeedsIO
         if secret.startswith(API_KEY_PREFIXES):
             principal: Principal = self._runtime.core.api_keys.authenticate_api_key(secret)
         else:
             principal = self._runtime.tokens.verify(secret)
-        app_key = headers.get("x-tenant-api-key") or headers.get("appid")
         if app_key is not None and app_key != secret:
             # Seed 002 sends the tenant's key beside the user's token: both must hold, for one tenant.
             key_principal = self._runtime.core.api_keys.authenticate_api_key(app_key)
@@ -127,20 +160,24 @@ class RequestPipeline:
             )
         return principal
 
-    def _bucket(self, limit: Limit, name: str, principal: Principal | None, ip: str) -> tuple[str, int]:
+    def _bucket(
+        self, limit: Limit, name: str, principal: Principal | None, ip: str, io: bool
+    ) -> tuple[str, int]:
         if limit.per is Per.IP or principal is None:
             return f"{name}|ip|{ip}", limit.hits
-        scale = self._scale(principal.tenant_id)
+        scale = self._scale(principal.tenant_id, io)
         if limit.per is Per.TENANT:
             return f"{name}|tenant|{principal.tenant_id}", limit.hits * scale
         return f"{name}|user|{principal.tenant_id}|{principal.subject}", limit.hits * scale
 
-    def _scale(self, tenant_id: str) -> int:
+    def _scale(self, tenant_id: str, io: bool) -> int:
         """The tenant's plan multiplier, read at most once a minute per process."""
         cached = self._scales.get(tenant_id)
         now = time.monotonic()
         if cached is not None and now - cached[0] < SCALE_CACHE_SECONDS:
             return cached[1]
+        if not io:
+            raise _NeedsIO
         scale: int = self._runtime.core.tenants.rate_limit_scale(tenant_id)
         self._scales[tenant_id] = (now, scale)
         return scale

@@ -57,6 +57,9 @@ class RateDecision:
 
 
 class RateLimiter(Protocol):
-    """Fixed windows: `limit` hits per `window` per bucket, counted for every worker at once."""
+    """Fixed windows: `limit` hits per `window` per bucket, counted for every worker at once.
+    `cost` hits are counted at once (a process leasing several); `allowed` means all of them fit."""
 
-    def hit(self, bucket: str, limit: int, window: timedelta, now: datetime) -> RateDecision: ...
+    def hit(
+        self, bucket: str, limit: int, window: timedelta, now: datetime, cost: int = 1
+    ) -> RateDecision: ...
