@@ -121,3 +121,7 @@ class InMemoryUnitOfWorkFactory:
 
     def __call__(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.store)
+
+    def reader(self) -> InMemoryUnitOfWork:
+        """Reads take no locks in memory either way."""
+        return InMemoryUnitOfWork(self.store)

@@ -11,6 +11,8 @@ Invariants
   changes, and forgotten after a commit, a rollback or any ledger call (the ledger's SQL
   functions set it themselves).
 - No psycopg exception leaves the unit of work, its ledger or its repositories.
+- A reader (`factory.reader()`) runs in a READ ONLY transaction, reads without row locks and
+  cannot commit; its first statement travels with BEGIN and the scope in one round trip.
 """
 
 from __future__ import annotations
@@ -145,8 +147,9 @@ class PostgresUnitOfWork:
     audit: AuditLog
     provider_events: ProviderEventLog
 
-    def __init__(self, pool: ConnectionPool[Any], clock: Clock) -> None:
+    def __init__(self, pool: ConnectionPool[Any], clock: Clock, read_only: bool = False) -> None:
         self._pool = pool
+        self._read_only = read_only
         self._clock = clock
         self._conn: psycopg.Connection[Any] | None = None
         self._scope: Scope | None = None
@@ -157,7 +160,9 @@ class PostgresUnitOfWork:
         with guarded():
             conn = self._pool.getconn()
         self._conn = conn
-        scope = self._scope = Scope(conn)
+        # A reader's transaction is READ ONLY (psycopg sends BEGIN READ ONLY) and locks nothing.
+        conn.read_only = self._read_only
+        scope = self._scope = Scope(conn, read_only=self._read_only)
         self.ledger = ScopedLedgerStore(conn, self._clock, scope)
         self.tenants = Tenants(conn, scope)
         self.sessions = Sessions(conn, scope)
@@ -188,6 +193,7 @@ class PostgresUnitOfWork:
             # A broken connection has lost its transaction already; the pool replaces it.
             with contextlib.suppress(psycopg.Error):
                 conn.rollback()
+                conn.read_only = False
         finally:
             self._pool.putconn(conn)
 
@@ -204,6 +210,8 @@ class PostgresUnitOfWork:
             self._open_scope().enter(tenant_id)
 
     def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a reader's unit of work cannot commit")
         try:
             with guarded():
                 self.connection.commit()
@@ -232,3 +240,6 @@ class PostgresUnitOfWorkFactory:
 
     def __call__(self) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self.pool, self.clock)
+
+    def reader(self) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self.pool, self.clock, read_only=True)

@@ -220,3 +220,8 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
+
+    def reader(self) -> UnitOfWork:
+        """A unit of work for a use case that only reads: it takes no row locks and may not
+        commit, so a store can serve it from a read-only transaction in fewer round trips."""
+        ...

@@ -83,7 +83,7 @@ def list_payments(
     """One page of the tenant's payments, newest first, filtered by status and creation time."""
     require_scope(principal, Operation.PAYMENTS_READ)
     _check_listing(page, limit, status, start, end)
-    with deps.uow() as uow:
+    with deps.uow.reader() as uow:
         found_page = uow.payments.search(principal.tenant_id, status, start, end, (page - 1) * limit, limit)
     total_pages = -(-found_page.total // limit)
     return PaymentPage(found_page.items, Pagination(page, total_pages, found_page.total, limit))
@@ -91,7 +91,7 @@ def list_payments(
 
 def get_payment(deps: Deps, principal: Principal, payment_id: str) -> Payment:
     require_scope(principal, Operation.PAYMENTS_READ)
-    with deps.uow() as uow:
+    with deps.uow.reader() as uow:
         return found(uow.payments.get(principal.tenant_id, payment_id), "payment", payment_id)
 
 
