@@ -27,9 +27,8 @@ def test_a_reader_sees_its_tenant_only(uow):
 
 
 def test_a_reader_cannot_write_nor_commit(uow):
-    with uow.reader() as reading:
-        with pytest.raises(StorageFailure):
-            reading.payments.add(payment("p2"))  # PostgreSQL refuses writes in a READ ONLY transaction
+    with uow.reader() as reading, pytest.raises(StorageFailure):
+        reading.payments.add(payment("p2"))  # PostgreSQL refuses writes in a READ ONLY transaction
     with uow.reader() as reading, pytest.raises(RuntimeError, match="cannot commit"):
         reading.commit()
     with uow() as work:  # the pooled connection is writable again afterwards
