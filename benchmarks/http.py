@@ -11,18 +11,24 @@ as in production) without refusing any. Prints a table, then exactly:
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# This file is named like the standard library's `http` package: run as a script, its folder would
+# come first on the import path and shadow it for everything imported below.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
+
 import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-HERE = Path(__file__).resolve().parent
+SUPPORT = HERE / "support"
 BIN = Path(sys.executable).parent
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
@@ -47,7 +53,7 @@ def wait_until_up(url: str, timeout: float = 120.0) -> None:
 
 
 def load(url: str, headers: list[str], seconds: float) -> dict[str, float]:
-    command = [sys.executable, str(HERE / "loadgen.py"), url, "-c", str(CONNECTIONS), "-s", str(seconds)]
+    command = [sys.executable, str(SUPPORT / "loadgen.py"), url, "-c", str(CONNECTIONS), "-s", str(seconds)]
     for header in headers:
         command += ["-H", header]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -98,7 +104,7 @@ def main() -> None:
             "--log-level",
             "info",
         ],
-        cwd=HERE,
+        cwd=SUPPORT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
