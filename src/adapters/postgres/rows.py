@@ -90,6 +90,8 @@ class Scope:
     def execute(self, tenant_id: str, query: Query, params: Params) -> psycopg.Cursor[Any]:
         """`query` with this transaction scoped to `tenant_id`. When the scope must change, the
         setting and the query go in one pipeline: one round trip (BEGIN included) instead of three."""
+        if self.read_only:
+            return self._read(tenant_id, query, params)
         if tenant_id == self._current:
             return self._conn.execute(query, params)
         self._current = None
@@ -97,6 +99,16 @@ class Scope:
             self._conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
             cursor = self._conn.execute(query, params)
         self._current = tenant_id
+        return cursor
+
+    def _read(self, tenant_id: str, query: Query, params: Params) -> psycopg.Cursor[Any]:
+        """A reader's statement is a READ ONLY transaction of its own, sent whole in one pipeline
+        (the connection is in autocommit mode): one round trip, nothing left open."""
+        with self._conn.pipeline():
+            self._conn.execute("BEGIN READ ONLY")
+            self._conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
+            cursor = self._conn.execute(query, params)
+            self._conn.execute("COMMIT")
         return cursor
 
     def forget(self) -> None:

@@ -11,8 +11,9 @@ Invariants
   changes, and forgotten after a commit, a rollback or any ledger call (the ledger's SQL
   functions set it themselves).
 - No psycopg exception leaves the unit of work, its ledger or its repositories.
-- A reader (`factory.reader()`) runs in a READ ONLY transaction, reads without row locks and
-  cannot commit; its first statement travels with BEGIN and the scope in one round trip.
+- A reader (`factory.reader()`) sends each statement as a READ ONLY transaction of its own, with
+  its scope, in one round trip: no row locks, nothing to commit (it cannot), and each statement
+  sees its own snapshot, so a reader suits use cases that read one thing in one statement.
 """
 
 from __future__ import annotations
@@ -160,8 +161,8 @@ class PostgresUnitOfWork:
         with guarded():
             conn = self._pool.getconn()
         self._conn = conn
-        # A reader's transaction is READ ONLY (psycopg sends BEGIN READ ONLY) and locks nothing.
-        conn.read_only = self._read_only
+        # A reader sends each statement as its own READ ONLY transaction (`Scope.execute`).
+        conn.autocommit = self._read_only
         scope = self._scope = Scope(conn, read_only=self._read_only)
         self.ledger = ScopedLedgerStore(conn, self._clock, scope)
         self.tenants = Tenants(conn, scope)
@@ -193,7 +194,7 @@ class PostgresUnitOfWork:
             # A broken connection has lost its transaction already; the pool replaces it.
             with contextlib.suppress(psycopg.Error):
                 conn.rollback()
-                conn.read_only = False
+                conn.autocommit = False
         finally:
             self._pool.putconn(conn)
 
