@@ -89,3 +89,24 @@ def test_rate_limit_headers_on_every_answer(api):
     assert int(response.headers["x-ratelimit-remaining"]) == 99
     missing = api.get("/payments/pay_missing", headers=acme.headers())
     assert missing.headers["x-ratelimit-remaining"] == "98"
+
+
+def test_expired_tampered_and_unsigned_tokens_answer_401_and_change_nothing(api):
+    import jwt  # noqa: PLC0415
+
+    from tests.support.http import JWT_SECRET  # noqa: PLC0415
+
+    acme = api.tenant()
+    pending = acme.pending_payment()
+    base = {"sub": "alice", "tenant_id": acme.id, "scope": "payments:read payments:write",
+            "iss": "payments-core", "aud": "payments-api", "iat": 1_700_000_000}  # fmt: skip
+    expired = jwt.encode({**base, "exp": 1_700_000_600}, JWT_SECRET, algorithm="HS256")
+    unsigned = jwt.encode({**base, "exp": 4_000_000_000}, None, algorithm="none")
+    header, payload, _ = acme.token().split(".")
+    tampered = f"{header}.{payload}.{'A' * 43}"
+    for token in (expired, unsigned, tampered, "garbage"):
+        response = api.post(f"/payments/{pending}/cancel", json={}, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401 and error_code(response) == "UNAUTHENTICATED"
+        assert "Traceback" not in response.text and JWT_SECRET not in response.text
+    still = api.get(f"/payments/{pending}", headers=acme.headers()).json()
+    assert still["status"] == "pending"

@@ -12,6 +12,7 @@ Invariants
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -23,6 +24,7 @@ from payments_core.policies import Principal
 
 INVALID_TOKEN: Final = "invalid or expired authentication token"  # noqa: S105 (a message)
 ALGORITHMS: Final = ("HS256", "RS256")
+VERIFIED_CACHE_SIZE: Final = 10_000
 
 
 @attrs.frozen(repr=False)
@@ -58,6 +60,7 @@ class JwtTokens:
         self._settings = settings
         self._verify_key: Any = settings.secret if settings.algorithm == "HS256" else settings.public_key
         self._sign_key: Any = settings.secret if settings.algorithm == "HS256" else settings.private_key
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     @property
     def settings(self) -> TokenSettings:
@@ -90,7 +93,24 @@ class JwtTokens:
         return jwt.encode(claims, self._sign_key, algorithm=self._settings.algorithm)
 
     def verify(self, token: str) -> Principal:
-        """The principal the token speaks for, or `Unauthenticated`."""
+        """The principal the token speaks for, or `Unauthenticated`.
+
+        A token verified once is remembered until it expires: its signature and claims cannot
+        change, only the time can, and `exp` is checked again on every use."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, expires = remembered
+            if time.time() <= expires + self._settings.leeway.total_seconds():
+                return principal
+            self._verified.pop(token, None)
+            raise Unauthenticated(INVALID_TOKEN)
+        principal, expires = self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -101,7 +121,7 @@ class JwtTokens:
                 leeway=self._settings.leeway,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
-            return _principal(claims)
+            return _principal(claims), float(claims["exp"])
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, DomainError):
             # DomainError: a claim the core's own validators refuse (a blank subject, ...).
             raise Unauthenticated(INVALID_TOKEN) from None
