@@ -102,13 +102,21 @@ class Scope:
         return cursor
 
     def _read(self, tenant_id: str, query: Query, params: Params) -> psycopg.Cursor[Any]:
-        """A reader's statement is a READ ONLY transaction of its own, sent whole in one pipeline
-        (the connection is in autocommit mode): one round trip, nothing left open."""
-        with self._conn.pipeline():
-            self._conn.execute("BEGIN READ ONLY")
-            self._conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
-            cursor = self._conn.execute(query, params)
-            self._conn.execute("COMMIT")
+        """A reader's statement is a READ ONLY transaction of its own, sent whole as one simple
+        query (the connection is in autocommit mode): one round trip, nothing left open. The values
+        are bound client-side by psycopg, the tenant as a parameter like any other."""
+        body = sql.SQL(query) if isinstance(query, str) else query
+        if isinstance(params, Mapping):
+            scope = sql.SQL("SELECT set_config('app.tenant_id', %(_scope_tenant)s, true)")
+            bound: Params = {**params, "_scope_tenant": tenant_id}
+        else:
+            scope = sql.SQL("SELECT set_config('app.tenant_id', %s, true)")
+            bound = [tenant_id, *params]
+        statement = sql.SQL("BEGIN READ ONLY; {}; {}; COMMIT").format(scope, body)
+        cursor = psycopg.ClientCursor(self._conn)
+        cursor.execute(statement, bound)
+        cursor.nextset()  # past BEGIN's and set_config's results, to the query's
+        cursor.nextset()
         return cursor
 
     def forget(self) -> None:

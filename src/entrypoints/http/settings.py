@@ -48,6 +48,8 @@ SEED_LIMITS: Final[Mapping[str, Limit]] = MappingProxyType(
         "mfa.enroll": Limit(Per.USER, 10),
         "mfa.verify": Limit(Per.USER, 10),
         "public": Limit(Per.IP, 60),
+        # Health and readiness probes: never limited (a load balancer polls them all the time).
+        "none": Limit(Per.IP, 0),
     }
 )
 
