@@ -11,8 +11,8 @@ Invariants
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 import time
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 

@@ -12,8 +12,9 @@ Invariants
   functions set it themselves).
 - No psycopg exception leaves the unit of work, its ledger or its repositories.
 - A reader (`factory.reader()`) sends each statement as a READ ONLY transaction of its own, with
-  its scope, as one simple query in one round trip: no row locks, nothing to commit (it cannot), and each statement
-  sees its own snapshot, so a reader suits use cases that read one thing in one statement.
+  its scope, as one simple query in one round trip: no row locks, nothing to commit (it cannot),
+  and each statement sees its own snapshot, so a reader suits use cases that read one thing in
+  one statement.
 """
 
 from __future__ import annotations

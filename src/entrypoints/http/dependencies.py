@@ -12,7 +12,14 @@ from payments_core.errors import Unauthenticated
 from payments_core.policies import Principal
 
 
-def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+# Handler parameters by name: `runtime: Runtime`, `principal: Caller`.
+Runtime = NamedDependency[HttpRuntime]
+Caller = NamedDependency[Principal]
+
+
+def provide_principal(request: Request[Any, Any, Any], runtime: Runtime) -> Principal:
+    """Set by the pipeline. Taking `runtime` orders the two dependencies one after the other:
+    Litestar resolves independent dependencies in a task group, a cost on every request."""
     principal = request.scope.get("state", {}).get("principal")
     if not isinstance(principal, Principal):  # a public route asked for one: a wiring mistake
         raise Unauthenticated("authentication required")
@@ -22,8 +29,3 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 def client_ip(request: Request[Any, Any, Any]) -> str:
     """The caller's address as the pipeline resolved it (trusted proxies considered)."""
     return str(request.scope.get("state", {}).get("client_ip", "unknown"))
-
-
-# Handler parameters by name: `runtime: Runtime`, `principal: Caller`.
-Runtime = NamedDependency[HttpRuntime]
-Caller = NamedDependency[Principal]

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
+from entrypoints.http.blocking import blocking
 from entrypoints.http.dependencies import Caller, Runtime
 from entrypoints.http.views import iso, parse_time
 from payments_core.model.payments import Payment
@@ -44,8 +45,8 @@ class PaymentsController(Controller):
     path = "/payments"
     tags = ["payments (seed 004)"]
 
-    @get("/", sync_to_thread=True)
-    def list_payments(
+    @get("/")
+    async def list_payments(
         self,
         runtime: Runtime,
         principal: Caller,
@@ -75,9 +76,12 @@ class PaymentsController(Controller):
             },
         }
 
-    @get("/{payment_id:str}", sync_to_thread=True)
-    def get_payment(self, runtime: Runtime, principal: Caller, payment_id: FromPath[str]) -> dict[str, Any]:
-        return payment_json(runtime.core.payments.get_payment(principal, payment_id), detailed=True)
+    @get("/{payment_id:str}")
+    async def get_payment(
+        self, runtime: Runtime, principal: Caller, payment_id: FromPath[str]
+    ) -> dict[str, Any]:
+        payment = await blocking(runtime.core.payments.get_payment, principal, payment_id)
+        return payment_json(payment, detailed=True)
 
     @post("/{payment_id:str}/cancel", status_code=200, sync_to_thread=True)
     def cancel_payment(
