@@ -11,7 +11,6 @@ from entrypoints.http.runtime import HttpRuntime
 from payments_core.errors import Unauthenticated
 from payments_core.policies import Principal
 
-
 # Handler parameters by name: `runtime: Runtime`, `principal: Caller`.
 Runtime = NamedDependency[HttpRuntime]
 Caller = NamedDependency[Principal]
