@@ -31,7 +31,7 @@ ENVELOPE: Final = Schema(
             type=OpenAPIType.OBJECT,
             required=["code", "message", "details"],
             properties={"code": _STRING, "message": _STRING, "details": Schema(type=OpenAPIType.OBJECT)},
-        )
+        ),
     },
 )
 JSON_API_ERRORS: Final = Schema(

@@ -109,3 +109,14 @@ def configure_withdrawal_method(
         )
         uow.commit()
     return updated
+
+
+def payment_currency(deps: Deps, tenant_id: str, provider: str) -> str:
+    """The currency of an amount that names none: the tenant's setting for `provider` (seed 001's
+    MercadoPago `currency`), else the tenant's own. A setting of the tenant, not something the
+    caller asks to see, so no scope is needed to apply it."""
+    with deps.uow.reader() as uow:
+        config = uow.provider_configs.get(tenant_id, provider)
+        if config is not None and isinstance(config.settings.get("currency"), str):
+            return str(config.settings["currency"])
+        return tenant_of(uow, tenant_id).currency

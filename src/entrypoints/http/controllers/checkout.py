@@ -20,16 +20,15 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, get, post
 from litestar.openapi.spec import OpenAPIType
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import FromPath, JSONBody
 
-from entrypoints.http.dependencies import Caller, Runtime
+from entrypoints.http.dependencies import Caller, IdempotencyKey, Runtime
 from entrypoints.http.views import iso
 from payments_core.errors import InvalidAmount
 from payments_core.model.payments import CheckoutSession
 from payments_core.money import MAX_MINOR, Money
 from payments_core.services.checkout import SessionView
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key")]
 Currency = Annotated[str, msgspec.Meta(max_length=16)]
 # Decoded as a Decimal (see `minor_units`), published as the integer the seed documents.
 MinorUnits = Annotated[

@@ -18,17 +18,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, delete, get, post, put
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
-from entrypoints.http.dependencies import Caller, Runtime
-from entrypoints.http.runtime import HttpRuntime
+from entrypoints.http.dependencies import Caller, IdempotencyKey, Runtime, tenant_currency
 from entrypoints.http.views import iso, major, parse_major
 from payments_core.model.customers import SavedMethod
 from payments_core.model.payments import CheckoutSession
-from payments_core.policies import Principal
 from payments_core.services.customers import CheckoutOptions, PreferencesView
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key")]
 Provider = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Currency = Annotated[str, msgspec.Meta(min_length=1, max_length=8)]
 
@@ -49,11 +46,6 @@ class OrderCheckoutBody(msgspec.Struct):
     provider: Provider | None = None
     method_details: dict[str, str] | None = None
     currency: Currency | None = None
-
-
-def tenant_currency(runtime: HttpRuntime, principal: Principal) -> str:
-    """The currency of a seed 002 amount that names none."""
-    return str(runtime.core.tenants.get_tenant(principal.tenant_id).currency)
 
 
 def method_json(method: SavedMethod) -> dict[str, Any]:

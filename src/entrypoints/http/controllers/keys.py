@@ -18,14 +18,13 @@ from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Controller, post
-from litestar.params import HeaderParameter, JSONBody
+from litestar.params import JSONBody
 
-from entrypoints.http.dependencies import Caller, Runtime
+from entrypoints.http.dependencies import Caller, IdempotencyKey, Runtime
 from entrypoints.http.views import iso
 from payments_core.model.access import ApiKey
 from payments_core.services.api_keys import MAX_NAME_LENGTH
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key")]
 MAX_KEY_ID_LENGTH: Final = 100
 MAX_SCOPES: Final = 32
 

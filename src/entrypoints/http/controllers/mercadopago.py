@@ -21,7 +21,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
-import attrs
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, RawBody
@@ -32,7 +31,7 @@ from entrypoints.http.views import iso, major, parse_major
 from payments_core.errors import NotFound
 from payments_core.model.payments import Payment
 from payments_core.money import Money
-from payments_core.policies import Principal, Scope
+from payments_core.policies import Principal
 from payments_core.services.context import SANDBOX
 from payments_core.services.provider_config import ProviderConfigView
 from payments_core.states import PaymentStatus
@@ -165,25 +164,9 @@ def created(payment: Payment, payment_method_id: str, **extra: Any) -> Response[
     return Response({"errors": [error]}, status_code=422)
 
 
-def payment_currency(runtime: HttpRuntime, principal: Principal) -> str:
-    """The tenant's MercadoPago currency, else the tenant's own.
-
-    A setting of the tenant, not something the caller asks to see: it is read as the tenant (a
-    read-only view of the caller, scoped to its tenant), so the currency of a payment never depends
-    on whether the caller may also read the configuration.
-    """
-    reader = attrs.evolve(principal, scopes=frozenset({Scope.PAYMENTS_READ.value}))
-    try:
-        config = runtime.core.provider_config.get_provider_config(reader, PROVIDER)
-    except NotFound:
-        config = None
-    if config is not None and config.currency is not None:
-        return str(config.currency)
-    return str(runtime.core.tenants.get_tenant(principal.tenant_id).currency)
-
-
 def transaction_amount(runtime: HttpRuntime, principal: Principal, value: Decimal) -> Money:
-    return parse_major(value, payment_currency(runtime, principal), "transaction_amount")
+    currency = runtime.core.tenants.payment_currency(principal.tenant_id, PROVIDER)
+    return parse_major(value, currency, "transaction_amount")
 
 
 class MercadoPagoController(Controller):

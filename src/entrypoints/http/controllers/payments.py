@@ -6,15 +6,13 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from entrypoints.http.blocking import blocking
-from entrypoints.http.dependencies import Caller, Runtime
+from entrypoints.http.dependencies import Caller, IdempotencyKey, Runtime
 from entrypoints.http.views import iso, parse_time
 from payments_core.model.payments import Payment
 from payments_core.services.payments import parse_payment_status
-
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key")]
 
 
 class ReasonBody(msgspec.Struct):

@@ -23,8 +23,8 @@ from litestar import Controller, post
 from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import JSONBody
 
-from entrypoints.http.controllers.checkout import IdempotencyKey, minor_units
-from entrypoints.http.dependencies import Caller, Runtime
+from entrypoints.http.controllers.checkout import minor_units
+from entrypoints.http.dependencies import Caller, IdempotencyKey, Runtime
 from entrypoints.http.runtime import HttpRuntime
 from payments_core.policies import Operation, Principal, StepUpAction, require_scope, require_step_up
 from payments_core.services.context import found

@@ -22,10 +22,9 @@ from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
-from entrypoints.http.controllers.customers import tenant_currency
-from entrypoints.http.dependencies import Caller, Runtime
+from entrypoints.http.dependencies import Caller, IdempotencyKey, Runtime, tenant_currency
 from entrypoints.http.views import iso, major, parse_major
 from payments_core.model.common import MAX_REASON_LENGTH
 from payments_core.model.wallet import Withdrawal
@@ -38,7 +37,6 @@ from payments_core.services.wallet import (
 )
 from payments_core.states import WithdrawalStatus
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key")]
 DEFAULT_PAGE: Final = 50
 Reason = Annotated[str, msgspec.Meta(max_length=MAX_REASON_LENGTH)]
 

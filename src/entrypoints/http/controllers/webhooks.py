@@ -24,9 +24,9 @@ from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.params import FromPath, HeaderParameter, JSONBody, RawBody
+from litestar.params import FromPath, JSONBody, RawBody
 
-from entrypoints.http.dependencies import Caller, Runtime
+from entrypoints.http.dependencies import Caller, IdempotencyKey, Runtime
 from entrypoints.http.views import iso
 from payments_core.errors import Unauthenticated, ValidationError
 from payments_core.model.integrations import WebhookEndpoint
@@ -37,7 +37,6 @@ from payments_core.services.webhooks import (
     MAX_EVENT_TYPES,
 )
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key")]
 STRIPE_SIGNATURE: Final = "stripe-signature"
 MAX_URL_LENGTH: Final = 2048
 MAX_ID_LENGTH: Final = 100
