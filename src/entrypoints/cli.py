@@ -9,12 +9,16 @@ payments token --tenant T --user U [--scope S ...] [--mfa] [--live] [--ttl-minut
                                   a bearer JWT for a user, and nothing else
 payments migrate                  apply the SQL migrations (DATABASE_URL, or the embedded server)
 payments demo [--memory]          a payment and a four-eyes withdrawal through the core
+payments worker [--interval S] [--batch N] [--once]
+                                  deliver outbound webhooks: fan out the outbox, send what is due,
+                                  sleep S seconds when idle; until interrupted (or one pass)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -67,6 +71,30 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    """Several workers may run at once: each claims its own deliveries (FOR UPDATE SKIP LOCKED)."""
+    from entrypoints.composition import postgres_core  # noqa: PLC0415
+
+    with postgres_core() as (core, _):
+        deliveries = core.deliveries
+        if deliveries is None:
+            print("webhook deliveries are not configured", file=sys.stderr)
+            return 2
+        try:
+            while True:
+                try:
+                    report = deliveries.work_once(datetime.now(UTC), args.batch)
+                except DomainError as error:  # the database is away: try again after a pause
+                    print(f"{error.code}: {error.message}", file=sys.stderr)
+                    report = None
+                if args.once:
+                    return 0 if report is not None else 1
+                if report is None or (report.fanned_out == 0 and report.attempted == 0):
+                    time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from entrypoints.serve import serve  # noqa: PLC0415
 
@@ -88,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--currency", default="KES", help="the default wallet currency (ISO 4217)")
     create.add_argument("--rate-limit-scale", type=int, default=1, help="multiply the tenant's rate limits")
+    worker = commands.add_parser("worker", help="deliver outbound webhooks to tenants")
+    worker.add_argument("--interval", type=float, default=1.0, help="seconds to sleep when idle")
+    worker.add_argument("--batch", type=int, default=50, help="deliveries per pass")
+    worker.add_argument("--once", action="store_true", help="one pass, then exit")
     token = commands.add_parser("token", help="print a bearer JWT for a user")
     token.add_argument("--tenant", required=True)
     token.add_argument("--user", required=True)
@@ -108,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _tenant_create(args)
     if args.command == "token":
         return _token(args)
+    if args.command == "worker":
+        return _worker(args)
     return run_demo(sys.stdout, in_memory=args.memory)
 
 

@@ -19,6 +19,7 @@ import psycopg
 
 from adapters.auth.tokens import JwtTokens
 from adapters.memory.system import SystemClock
+from adapters.postgres.deliveries import PostgresDeliveryStore
 from adapters.postgres.edge import PostgresIdempotencyStore, PostgresRateLimiter
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import make_pool
@@ -47,7 +48,13 @@ def postgres_runtime(settings: HttpSettings | None = None, pool_size: int = 10) 
         migrate(database.url)
         pool = make_pool(database.url, max_size=pool_size)
         clock = SystemClock()
-        core, sandbox = wire_core(PostgresUnitOfWorkFactory(pool, clock), clock, None, config.secret_box())
+        core, sandbox = wire_core(
+            PostgresUnitOfWorkFactory(pool, clock),
+            clock,
+            None,
+            config.secret_box(),
+            PostgresDeliveryStore(pool),
+        )
         checked_pool = pool
 
         def ready() -> bool:

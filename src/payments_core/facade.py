@@ -27,11 +27,13 @@ from payments_core.ports import (
     TotpVerifier,
     UnitOfWorkFactory,
 )
+from payments_core.ports.deliveries import DeliveryStore, WebhookSender
 from payments_core.services import (
     api_keys,
     audit_events,
     checkout,
     customers,
+    deliveries,
     direct_payments,
     ledger_views,
     links,
@@ -46,6 +48,7 @@ from payments_core.services import (
     webhooks,
 )
 from payments_core.services.context import Deps
+from payments_core.services.deliveries import DeliveryDeps
 
 
 def use_cases(module: ModuleType) -> tuple[str, ...]:
@@ -62,7 +65,7 @@ def use_cases(module: ModuleType) -> tuple[str, ...]:
 class BoundUseCases:
     """A service module's use cases with `deps` filled in."""
 
-    def __init__(self, module: ModuleType, deps: Deps) -> None:
+    def __init__(self, module: ModuleType, deps: Deps | DeliveryDeps) -> None:
         self._module = module
         self._names = use_cases(module)
         self._deps = deps
@@ -80,7 +83,7 @@ class BoundUseCases:
 class PaymentsCore:
     """Every use case of the platform, grouped by resource."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, delivery: DeliveryDeps | None = None) -> None:
         self.deps = deps
         self.tenants = BoundUseCases(tenants, deps)
         self.checkout = BoundUseCases(checkout, deps)
@@ -98,6 +101,8 @@ class PaymentsCore:
         self.audit = BoundUseCases(audit_events, deps)
         self.ledger = BoundUseCases(ledger_views, deps)
         self.provider_events = BoundUseCases(provider_events, deps)
+        # Outbound webhook deliveries: bound only where the composition chose a store and a sender.
+        self.deliveries = BoundUseCases(deliveries, delivery) if delivery is not None else None
 
 
 def bootstrap(
@@ -111,8 +116,12 @@ def bootstrap(
     fees: FeePolicy | None = None,
     checkout_ttl: timedelta = timedelta(minutes=30),
     totp: TotpVerifier | None = None,
+    delivery_store: DeliveryStore | None = None,
+    webhook_sender: WebhookSender | None = None,
+    jitter: Callable[[], float] | None = None,
 ) -> PaymentsCore:
-    """Wire the core to the adapters the embedding service chose."""
+    """Wire the core to the adapters the embedding service chose. Webhook deliveries are bound when
+    a delivery store, a sender and a jitter source (uniform in [0, 1)) are all given."""
     deps = Deps(
         uow=uow,
         clock=clock,
@@ -124,4 +133,7 @@ def bootstrap(
         checkout_ttl=checkout_ttl,
         totp=totp,
     )
-    return PaymentsCore(deps)
+    delivery = None
+    if delivery_store is not None and webhook_sender is not None and jitter is not None:
+        delivery = DeliveryDeps(deps, delivery_store, webhook_sender, jitter)
+    return PaymentsCore(deps, delivery)

@@ -204,7 +204,8 @@ PAYMENT_LINK: StateMachine[PaymentLinkStatus] = StateMachine(
     transitions={PaymentLinkStatus.ACTIVE: {PaymentLinkStatus.INACTIVE}},
 )
 
-# Retrying may repeat: each failed attempt schedules another until delivered or given up.
+# Retrying may repeat: each failed attempt schedules another until delivered or given up. A failed
+# delivery is a dead letter that a person may replay (back to pending); a delivered one is final.
 WEBHOOK_DELIVERY: StateMachine[DeliveryStatus] = StateMachine(
     name="webhook_delivery",
     initial=DeliveryStatus.PENDING,
@@ -219,6 +220,7 @@ WEBHOOK_DELIVERY: StateMachine[DeliveryStatus] = StateMachine(
             DeliveryStatus.DELIVERED,
             DeliveryStatus.FAILED,
         },
+        DeliveryStatus.FAILED: {DeliveryStatus.PENDING},
     },
 )
 

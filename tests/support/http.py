@@ -20,6 +20,7 @@ from adapters.auth.tokens import JwtTokens, TokenSettings
 from adapters.crypto.secret_box import FernetSecretBox
 from adapters.memory.system import SystemClock
 from adapters.postgres.edge import PostgresIdempotencyStore, PostgresRateLimiter
+from adapters.postgres.deliveries import PostgresDeliveryStore
 from adapters.postgres.pool import make_pool
 from adapters.postgres.uow import PostgresUnitOfWorkFactory
 from adapters.providers.sandbox import SandboxProvider
@@ -127,6 +128,7 @@ def running_api(database_url: str, settings: HttpSettings | None = None) -> Iter
         clock,
         "whsec_http_tests",
         FernetSecretBox([FernetSecretBox.new_key()]),
+        delivery_store=PostgresDeliveryStore(pool),
     )
     tokens = JwtTokens(TokenSettings(secret=JWT_SECRET, ttl=timedelta(minutes=10)))
     runtime = HttpRuntime(

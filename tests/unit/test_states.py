@@ -120,6 +120,14 @@ def test_a_retrying_webhook_delivery_can_retry_again() -> None:
     assert WEBHOOK_DELIVERY.can(DeliveryStatus.RETRYING, DeliveryStatus.RETRYING)
 
 
+def test_only_a_failed_webhook_delivery_can_be_replayed() -> None:
+    # A replay puts a dead letter back in the queue; a delivered event is never sent again.
+    assert WEBHOOK_DELIVERY.require(DeliveryStatus.FAILED, DeliveryStatus.PENDING) is DeliveryStatus.PENDING
+    for other in (DeliveryStatus.DELIVERED, DeliveryStatus.RETRYING, DeliveryStatus.PENDING):
+        assert not WEBHOOK_DELIVERY.can(other, DeliveryStatus.PENDING)
+    assert WEBHOOK_DELIVERY.allowed(DeliveryStatus.FAILED) == {DeliveryStatus.PENDING}
+
+
 def test_a_resolved_hold_cannot_be_resolved_again() -> None:
     for resolved in (HoldStatus.POSTED, HoldStatus.VOIDED, HoldStatus.EXPIRED):
         for target in HOLD.states():
@@ -146,7 +154,7 @@ TERMINAL_STATES: list[tuple[StateMachine[Any], set[Any]]] = [
         {WithdrawalStatus.COMPLETED, WithdrawalStatus.FAILED, WithdrawalStatus.CANCELED},
     ),
     (PAYMENT_LINK, {PaymentLinkStatus.INACTIVE}),
-    (WEBHOOK_DELIVERY, {DeliveryStatus.DELIVERED, DeliveryStatus.FAILED}),
+    (WEBHOOK_DELIVERY, {DeliveryStatus.DELIVERED}),
     (HOLD, {HoldStatus.POSTED, HoldStatus.VOIDED, HoldStatus.EXPIRED}),
 ]
 
