@@ -1,6 +1,6 @@
 """The `payments` command: the server, the operator's tools and the batch jobs.
 
-payments serve [--host H] [--port P] [--demo]
+payments serve [--host H] [--port P] [--demo] [--no-worker]
                                   the HTTP API (migrating the database first); `--demo` also makes
                                   the demo tenant and prints ready-to-paste credentials (`make run`)
 payments tenant create NAME [--currency KES] [--rate-limit-scale N]
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -74,31 +74,31 @@ def _token(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     """Several workers may run at once: each claims its own deliveries (FOR UPDATE SKIP LOCKED)."""
     from entrypoints.composition import postgres_core  # noqa: PLC0415
+    from entrypoints.worker import run_deliveries  # noqa: PLC0415
 
     with postgres_core() as (core, _):
         deliveries = core.deliveries
         if deliveries is None:
             print("webhook deliveries are not configured", file=sys.stderr)
             return 2
+        if args.once:
+            try:
+                deliveries.work_once(datetime.now(UTC), args.batch)
+            except DomainError as error:
+                print(f"{error.code}: {error.message}", file=sys.stderr)
+                return 1
+            return 0
         try:
-            while True:
-                try:
-                    report = deliveries.work_once(datetime.now(UTC), args.batch)
-                except DomainError as error:  # the database is away: try again after a pause
-                    print(f"{error.code}: {error.message}", file=sys.stderr)
-                    report = None
-                if args.once:
-                    return 0 if report is not None else 1
-                if report is None or (report.fanned_out == 0 and report.attempted == 0):
-                    time.sleep(args.interval)
+            run_deliveries(deliveries, threading.Event(), args.interval, args.batch)
         except KeyboardInterrupt:
             return 0
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     from entrypoints.serve import serve  # noqa: PLC0415
 
-    return serve(args.host, args.port, sys.stdout, demo=args.demo)
+    return serve(args.host, args.port, sys.stdout, demo=args.demo, worker=not args.no_worker)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="create the demo tenant and print credentials")
+    serve.add_argument("--no-worker", action="store_true", help="do not deliver webhooks in this process")
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
     create = tenant.add_parser("create", help="create a tenant and a test-mode API key with every scope")
     create.add_argument("name")

@@ -29,6 +29,7 @@ from entrypoints import config
 from entrypoints.composition import wire_core
 from entrypoints.http import HttpRuntime, create_app
 from entrypoints.http.settings import HttpSettings
+from entrypoints.worker import start_in_background
 from payments_core import PaymentsCore
 from payments_core.errors import NotFound
 from payments_core.policies import Principal, Scope
@@ -140,7 +141,9 @@ def demo_credentials(runtime: HttpRuntime, out: TextIO, base_url: str) -> None:
     out.flush()
 
 
-def serve(host: str, port: int, out: TextIO, demo: bool = False, log_level: str = "info") -> int:
+def serve(
+    host: str, port: int, out: TextIO, demo: bool = False, log_level: str = "info", worker: bool = True
+) -> int:
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; ending as SystemExit
@@ -153,7 +156,13 @@ def serve(host: str, port: int, out: TextIO, demo: bool = False, log_level: str 
         else:
             out.write(f"payments-core API: {base_url}/api/v1   docs: {base_url}/docs\n")
             out.flush()
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level=log_level, access_log=False)
+        deliveries = runtime.core.deliveries
+        stop = start_in_background(deliveries) if worker and deliveries is not None else None
+        try:
+            uvicorn.run(create_app(runtime), host=host, port=port, log_level=log_level, access_log=False)
+        finally:
+            if stop is not None:
+                stop.set()
     return 0
 
 

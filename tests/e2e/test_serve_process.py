@@ -6,11 +6,15 @@ when that is set, exactly as `make run` starts it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -118,3 +122,44 @@ def test_seed_002_withdrawal_with_two_people(server):
     assert balance_before - after == Decimal("1000.00")
     listed = client.get("/wallet/withdrawals", headers=initiator)
     assert withdrawal["transaction_id"] in listed.text
+
+
+def test_the_server_delivers_a_signed_test_webhook_to_a_real_receiver(server):
+    base, exports, _ = server
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        headers = {"Authorization": f"Bearer {exports['TOKEN']}"}
+        url = f"http://localhost:{receiver.server_address[1]}/hooks"
+        created = httpx.post(f"{base}/webhook-endpoints", json={"url": url}, headers=headers, timeout=30)
+        assert created.status_code == 201, created.text
+        secret = created.json()["secret"]
+        sent = httpx.post(
+            f"{base}/webhooks/test", json={"eventType": "payment.completed"}, headers=headers, timeout=30
+        )
+        assert sent.status_code in (200, 201), sent.text
+        deadline = time.monotonic() + 30
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert received, "the in-process worker did not deliver the test event"
+        delivered_headers, body = received[0]
+        parts = [part.split("=", 1) for part in delivered_headers["Payments-Signature"].split(",")]
+        timestamp = next(value for name, value in parts if name == "t")
+        signatures = [value for name, value in parts if name == "v1"]
+        expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        assert expected in signatures
+        assert [json.loads(body)["type"] for _, body in received] == ["payment.completed"]
+    finally:
+        receiver.shutdown()

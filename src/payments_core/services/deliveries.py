@@ -145,10 +145,15 @@ def fan_out(deps: DeliveryDeps, now: datetime, limit: int = 100) -> int:
 
 
 def _targets(event: OutboundEvent, active: list[WebhookEndpoint]) -> list[WebhookEndpoint]:
-    """An event naming an endpoint goes there only (if it is still active); others to every taker."""
+    """An event naming an endpoint goes there only (if it is still active); others to every taker
+    that was registered when the event happened: a new endpoint is not sent the tenant's past."""
     if event.endpoint_id is not None:
         return [endpoint for endpoint in active if endpoint.id == event.endpoint_id]
-    return [endpoint for endpoint in active if endpoint.wants(event.type)]
+    return [
+        endpoint
+        for endpoint in active
+        if endpoint.is_active and endpoint.created_at <= event.created_at and endpoint.wants(event.type)
+    ]
 
 
 def _new_delivery(

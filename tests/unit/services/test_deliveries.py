@@ -334,3 +334,14 @@ def test_jitter_spreads_retries_of_the_same_attempt(core: Core) -> None:
     [outcome] = deliver_due(early, T0)
 
     assert outcome.next_attempt_at == T0 + timedelta(seconds=24)
+
+
+def test_an_endpoint_registered_after_an_event_is_not_sent_that_event(core: Core, deps: DeliveryDeps) -> None:
+    event(core)  # the tenant's past ...
+    core.clock.advance(timedelta(seconds=1))
+    endpoint(core)  # ... then a new endpoint
+    assert fan_out(deps, core.clock.now()) == 0
+    assert all_deliveries(deps) == []
+    later = event(core)
+    assert fan_out(deps, core.clock.now()) == 1
+    assert [d.event_id for d in all_deliveries(deps)] == [later.id]
