@@ -19,8 +19,8 @@ from litestar.testing import TestClient
 from adapters.auth.tokens import JwtTokens, TokenSettings
 from adapters.crypto.secret_box import FernetSecretBox
 from adapters.memory.system import SystemClock
-from adapters.postgres.edge import PostgresIdempotencyStore, PostgresRateLimiter
 from adapters.postgres.deliveries import PostgresDeliveryStore
+from adapters.postgres.edge import PostgresIdempotencyStore, PostgresRateLimiter
 from adapters.postgres.pool import make_pool
 from adapters.postgres.uow import PostgresUnitOfWorkFactory
 from adapters.providers.sandbox import SandboxProvider

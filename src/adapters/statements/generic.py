@@ -1,0 +1,70 @@
+"""The generic statement CSV: our own normalised format, for providers without a parser of their own.
+
+Invariants
+- The header is exactly `provider,external_id,type,gross,fee,net,currency,occurred_at,reference`, in
+  that order (the package docstring documents the format).
+- `type` is one of charge, refund, payout, fee, adjustment; `gross - fee == net`; amounts are signed
+  major units of `currency`; `occurred_at` is ISO 8601 with its UTC offset; `reference` may be empty.
+- When the reader is told which provider the file is for, a row naming another is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from adapters.statements.errors import StatementError
+from adapters.statements.reading import (
+    Amounts,
+    RowError,
+    Source,
+    Table,
+    balanced,
+    currency_of,
+    moment,
+    text_lines,
+)
+from payments_core.ports import StatementLine, StatementLineType
+
+PROVIDER = "generic"
+COLUMNS = ("provider", "external_id", "type", "gross", "fee", "net", "currency", "occurred_at", "reference")
+TYPES = {kind.value: kind for kind in StatementLineType}
+
+
+class GenericStatement:
+    """A `StatementSource` over a generic statement, optionally bound to one provider."""
+
+    def __init__(self, source: Source, *, provider: str | None = None) -> None:
+        self._source = source
+        self._provider = provider
+
+    def lines(self) -> Iterator[StatementLine]:
+        with text_lines(self._source) as text:
+            table = Table(text, COLUMNS)
+            if table.names != COLUMNS:
+                raise StatementError(1, f"the header must be exactly {','.join(COLUMNS)}")
+            yield from self._parse(table)
+
+    def _parse(self, table: Table) -> Iterator[StatementLine]:
+        expected = self._provider
+        amount = Amounts()
+        for number, row in table.rows():
+            provider, external_id, kind_text, gross_text, fee_text, net_text, code, occurred, reference = row
+            try:
+                if not provider or (expected is not None and provider != expected):
+                    raise RowError(f"provider: {provider[:40]!r} is not {expected or 'a provider name'!r}")
+                if not external_id:
+                    raise RowError("external_id is empty")
+                kind = TYPES.get(kind_text)
+                if kind is None:
+                    raise RowError(f"type: {kind_text[:40]!r} is not one of {', '.join(TYPES)}")
+                currency, exponent = currency_of(code)
+                gross = amount(gross_text, "gross", currency, exponent)
+                fee = amount(fee_text, "fee", currency, exponent)
+                net = amount(net_text, "net", currency, exponent)
+                balanced(gross, fee, net)
+                occurred_at = moment(occurred, "occurred_at", None)
+            except RowError as error:
+                raise StatementError(number, str(error)) from None
+            yield StatementLine(
+                number, provider, external_id, kind, gross, fee, net, occurred_at, reference or None
+            )
