@@ -15,6 +15,7 @@ CATALOG: Final[Mapping[str, Mapping[str, str]]] = {
     "INVALID_PARAMETER": {"pt-BR": "Parâmetro inválido.", "es": "Parámetro no válido."},
     "INVALID_AMOUNT": {"pt-BR": "Valor inválido.", "es": "Monto no válido."},
     "INVALID_CURRENCY": {"pt-BR": "Moeda desconhecida.", "es": "Moneda desconocida."},
+    "INVALID_STATEMENT": {"pt-BR": "Extrato inválido.", "es": "Extracto no válido."},
     "CURRENCY_MISMATCH": {"pt-BR": "As moedas não coincidem.", "es": "Las monedas no coinciden."},
     "EXCEEDS_PENDING_AMOUNT": {
         "pt-BR": "O valor excede o valor reservado.",
