@@ -120,7 +120,9 @@ def test_seed_002_withdrawal_with_two_people(server):
 
     after = exact(client.get("/wallet/withdrawal-options", headers=initiator))["wallet_balance"]
     assert balance_before - after == Decimal("1000.00")
-    listed = client.get("/wallet/withdrawals", headers=initiator)
+    settled = client.post(f"/sandbox/withdrawals/{withdrawal['transaction_id']}/settle", headers=approver)
+    assert settled.status_code == 200 and settled.json()["status"] == "completed", settled.text
+    listed = client.get("/wallet/withdrawals", params={"status": "completed"}, headers=initiator)
     assert withdrawal["transaction_id"] in listed.text
 
 

@@ -141,3 +141,57 @@ def test_end_to_end_pay_then_refund_over_http(api):
     after_refund = api.core.wallet.wallet_balance(acme.principal())
     assert after_refund.available.minor == before.minor - fee.minor
     assert after_refund.pending.minor == 0
+
+
+# --- payouts ----------------------------------------------------------------------------------------
+
+WITHDRAWAL = {"amount": 1000.00, "method_type": "mpesa", "method_details": {"phone_number": "254712345678"}}
+
+
+def approved_withdrawal(api, tenant) -> str:
+    tenant.paid_payment("5000.00")
+    initiated = api.post("/wallet/withdrawals", json=WITHDRAWAL, headers=tenant.headers(user="ann"))
+    assert initiated.status_code == 201, initiated.text
+    withdrawal_id = initiated.json()["transaction_id"]
+    approved = api.post(f"/wallet/withdrawals/{withdrawal_id}/approve", headers=tenant.headers(user="bob"))
+    assert approved.status_code == 200 and approved.json()["status"] == "processing", approved.text
+    return withdrawal_id
+
+
+def wallet_available(api, tenant) -> int:
+    return api.core.wallet.wallet_balance(tenant.principal()).available.minor
+
+
+def test_settling_a_payout_completes_the_withdrawal_and_the_wallet_stays_debited_once(api):
+    acme = api.tenant(currency="KES")
+    withdrawal_id = approved_withdrawal(api, acme)
+    before = wallet_available(api, acme)
+    settled = api.post(f"/sandbox/withdrawals/{withdrawal_id}/settle", headers=acme.headers())
+    assert settled.status_code == 200, settled.text
+    assert settled.json()["status"] == "completed" and settled.json()["id"] == withdrawal_id
+    assert wallet_available(api, acme) == before
+    again = api.post(f"/sandbox/withdrawals/{withdrawal_id}/settle", headers=acme.headers())
+    assert again.status_code == 400 and again.json()["error"]["details"]["currentStatus"] == "completed"
+
+
+def test_a_failed_payout_gives_the_wallet_its_money_back(api):
+    acme = api.tenant(currency="KES")
+    withdrawal_id = approved_withdrawal(api, acme)
+    before = wallet_available(api, acme)
+    failed = api.post(f"/sandbox/withdrawals/{withdrawal_id}/fail", headers=acme.headers())
+    assert failed.status_code == 200 and failed.json()["status"] == "failed", failed.text
+    assert wallet_available(api, acme) == before + 100_000  # 1000.00 KES, fee included, back
+
+
+def test_payouts_are_driven_only_by_their_tenant_an_approver_and_in_test_mode(api):
+    acme, globex = api.tenant(currency="KES"), api.tenant(currency="KES")
+    withdrawal_id = approved_withdrawal(api, acme)
+    path = f"/sandbox/withdrawals/{withdrawal_id}/settle"
+    other = api.post(path, headers=globex.headers())
+    assert other.status_code == 404 and error_code(other) == "RESOURCE_NOT_FOUND"
+    viewer = api.post(path, headers=acme.headers(scopes=["finance:view"]))
+    assert viewer.status_code == 403 and error_code(viewer) == "INSUFFICIENT_PERMISSIONS"
+    live = api.post(path, headers={"Authorization": f"Bearer {acme.token(livemode=True)}"})
+    assert live.status_code == 404
+    still = api.core.wallet.get_withdrawal(acme.principal(), withdrawal_id)
+    assert still.status.value == "processing"

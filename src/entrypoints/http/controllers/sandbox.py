@@ -12,6 +12,9 @@ Invariants
 - Paying needs `payments:write` (it moves money in the test ledger) besides the core's
   `payments:read` for reading the session.
 - The answer is the session as `GET /checkout/sessions/{id}` shows it, after the event applied.
+- Payouts the same way: `/sandbox/withdrawals/{id}/settle` and `/fail` answer the sandbox's
+  `payout.settled` / `payout.failed` for a processing (approved) test-mode withdrawal of the
+  caller's tenant, for a holder of `finance:withdraw:approve`; anything else as above.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from entrypoints.http.controllers.checkout import session_view_json
+from entrypoints.http.controllers.wallet import withdrawal_json
 from entrypoints.http.dependencies import Caller, Runtime
 from entrypoints.http.runtime import HttpRuntime
 from payments_core.errors import InvalidOperation, NotFound
 from payments_core.policies import Operation, Principal, require_scope
-from payments_core.states import CheckoutSessionStatus
+from payments_core.states import CheckoutSessionStatus, WithdrawalStatus
 
 SANDBOX = "sandbox"
 
@@ -64,4 +68,36 @@ class SandboxController(Controller):
         return _drive(runtime, principal, session_id, succeed=False)
 
 
-ROUTES = [SandboxController]
+def _settle(runtime: HttpRuntime, principal: Principal, withdrawal_id: str, settle: bool) -> dict[str, Any]:
+    sandbox = runtime.sandbox
+    if sandbox is None or not runtime.settings.sandbox_enabled or principal.livemode:
+        raise NotFoundException()
+    require_scope(principal, Operation.WITHDRAWAL_APPROVE)
+    withdrawal = runtime.core.wallet.get_withdrawal(principal, withdrawal_id)
+    if withdrawal.livemode or withdrawal.provider != SANDBOX:
+        raise NotFound("withdrawal not found", resource="withdrawal", id=withdrawal_id)
+    if withdrawal.status is not WithdrawalStatus.PROCESSING or withdrawal.provider_reference is None:
+        raise InvalidOperation("the withdrawal is not being paid out", currentStatus=withdrawal.status.value)
+    if settle:
+        sandbox.settle_payout(withdrawal.provider_reference)
+    else:
+        sandbox.fail_payout(withdrawal.provider_reference)
+    return withdrawal_json(runtime.core.wallet.get_withdrawal(principal, withdrawal_id))
+
+
+class SandboxPayoutsController(Controller):
+    path = "/sandbox/withdrawals"
+    tags = ["sandbox (test mode)"]
+
+    @post("/{withdrawal_id:str}/settle", status_code=200, sync_to_thread=True)
+    def settle(self, runtime: Runtime, principal: Caller, withdrawal_id: FromPath[str]) -> dict[str, Any]:
+        """The payout reaches the tenant: the sandbox sends `payout.settled`."""
+        return _settle(runtime, principal, withdrawal_id, settle=True)
+
+    @post("/{withdrawal_id:str}/fail", status_code=200, sync_to_thread=True)
+    def fail(self, runtime: Runtime, principal: Caller, withdrawal_id: FromPath[str]) -> dict[str, Any]:
+        """The payout bounces: the sandbox sends `payout.failed`; the wallet gets its money back."""
+        return _settle(runtime, principal, withdrawal_id, settle=False)
+
+
+ROUTES = [SandboxController, SandboxPayoutsController]
