@@ -113,6 +113,9 @@ class Sessions:
     def by_provider_reference(self, provider: str, reference: str) -> CheckoutSession | None:
         return self.table.find(lambda s: s.provider == provider and s.provider_reference == reference)
 
+    def by_id(self, session_id: str) -> CheckoutSession | None:
+        return self.table.find(lambda s: s.id == session_id)
+
     def by_phone_number(self, tenant_id: str, phone_number: str) -> list[CheckoutSession]:
         found = self.table.where(lambda s: s.tenant_id == tenant_id and s.client_phone_number == phone_number)
         return sorted(found, key=lambda s: (s.created_at, s.id), reverse=True)

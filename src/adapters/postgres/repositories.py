@@ -142,6 +142,12 @@ class Sessions(Repository[CheckoutSession]):
             (provider, reference),
         )
 
+    def by_id(self, session_id: str) -> CheckoutSession | None:
+        """Read only (the hosted page shows it); a change goes through `get`, which locks."""
+        return self._doc(
+            ALL_TENANTS, "SELECT doc FROM checkout_sessions WHERE id = %s ORDER BY seq LIMIT 1", (session_id,)
+        )
+
     def by_phone_number(self, tenant_id: str, phone_number: str) -> list[CheckoutSession]:
         return self._docs(
             tenant_id,

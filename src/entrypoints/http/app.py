@@ -33,6 +33,7 @@ from entrypoints.http.controllers import (
 from entrypoints.http.dependencies import provide_principal
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.openapi import document_errors
+from entrypoints.http.pages import PAGES
 from entrypoints.http.pipeline import RequestPipeline, SharedAdmission
 from entrypoints.http.requests import ExactJsonRequest
 from entrypoints.http.runtime import HttpRuntime
@@ -67,7 +68,7 @@ def create_app(runtime: HttpRuntime, debug: bool = False) -> Litestar:
 
     api = Router(path=API_BASE, route_handlers=routes, middleware=[pipeline])
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, *PAGES],
         dependencies={
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),

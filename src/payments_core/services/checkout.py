@@ -33,7 +33,7 @@ from typing import Any, Final
 
 import attrs
 
-from payments_core.errors import IdempotencyConflict, InvalidAmount, ValidationError
+from payments_core.errors import IdempotencyConflict, InvalidAmount, NotFound, ValidationError
 from payments_core.model.common import check_text
 from payments_core.model.payments import CheckoutSession, Payment
 from payments_core.money import Money
@@ -58,6 +58,7 @@ DEFAULT_METHOD: Final = "card"
 MAX_REFERENCE: Final = 200
 MAX_CUSTOMER_ID: Final = 128
 MAX_IDEMPOTENCY_KEY: Final = 255
+MAX_SESSION_ID: Final = 100
 # The detail under which a provider adapter reports its own id of the payment, when it differs
 # from the checkout's reference (MercadoPago: a payment id for a preference id).
 EXTERNAL_PAYMENT_ID: Final = "payment_id"
@@ -225,6 +226,19 @@ def list_sessions_by_phone(deps: Deps, principal: Principal, client_phone_number
         sessions = uow.sessions.by_phone_number(principal.tenant_id, phone)
         newest_first = sorted(sessions, key=lambda s: (s.created_at, s.id), reverse=True)
         return [_view(uow, deps, session) for session in newest_first]
+
+
+def get_hosted_session(deps: Deps, session_id: str) -> CheckoutSession:
+    """Public: the hosted checkout page reads its session by id alone; the id, unguessable as the
+    deployment's id generator makes it, is the capability. Not a plausible id: not found, unasked."""
+    if (
+        not isinstance(session_id, str)
+        or not 0 < len(session_id) <= MAX_SESSION_ID
+        or not session_id.isprintable()
+    ):
+        raise NotFound("checkout_session not found", resource="checkout_session", id="")
+    with deps.uow.reader() as uow:
+        return found(uow.sessions.by_id(session_id), "checkout_session", session_id)
 
 
 def cancel_session(deps: Deps, principal: Principal, session_id: str) -> CheckoutSession:

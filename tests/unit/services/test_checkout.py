@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 from adapters.providers.sandbox import SandboxProvider, Webhook
-from payments_core.errors import DomainError
+from payments_core.errors import DomainError, NotFound
 from payments_core.fees import FeeOperation, FeeRule, FeeSchedule
 from payments_core.model.payments import CheckoutSession, Payment
 from payments_core.money import Money
@@ -662,3 +662,25 @@ def test_an_expired_session_refuses_a_later_provider_expiry(core: Core) -> None:
 
     assert outcomes == [EventOutcome.IGNORED]
     assert payment_of(core, session).status is PaymentStatus.CANCELLED
+
+
+def test_a_hosted_page_finds_any_tenants_session_by_its_id_alone():
+    core = make_core()
+    mine = checkout.create_session(
+        core.deps, core.user("alice"), amount=Money.parse("10.00", "KES"), reference="o-1"
+    )
+    theirs = checkout.create_session(
+        core.deps,
+        core.user("zed", tenant_id=core.other_tenant.id),
+        amount=Money.parse("20.00", "KES"),
+        reference="o-2",
+    )
+    assert checkout.get_hosted_session(core.deps, mine.id).id == mine.id
+    assert checkout.get_hosted_session(core.deps, theirs.id).tenant_id == core.other_tenant.id
+
+
+@pytest.mark.parametrize("session_id", ["cs_" + "0" * 32, "cs_nope", "", "x" * 101, "cs_\n1"])
+def test_an_unknown_or_malformed_hosted_session_id_is_not_found(session_id):
+    core = make_core()
+    with pytest.raises(NotFound):
+        checkout.get_hosted_session(core.deps, session_id)
