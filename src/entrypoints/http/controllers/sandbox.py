@@ -25,6 +25,7 @@ from litestar import Controller, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
+from adapters.providers.sandbox import SandboxProvider
 from entrypoints.http.controllers.checkout import session_view_json
 from entrypoints.http.controllers.wallet import withdrawal_json
 from entrypoints.http.dependencies import Caller, Runtime
@@ -36,11 +37,17 @@ from payments_core.states import CheckoutSessionStatus, WithdrawalStatus
 SANDBOX = "sandbox"
 
 
-def _drive(runtime: HttpRuntime, principal: Principal, session_id: str, succeed: bool) -> dict[str, Any]:
+def _test_mode_sandbox(runtime: HttpRuntime, principal: Principal, operation: Operation) -> SandboxProvider:
+    """The sandbox, for a test-mode caller allowed `operation`; 404 as for no route otherwise."""
     sandbox = runtime.sandbox
     if sandbox is None or not runtime.settings.sandbox_enabled or principal.livemode:
         raise NotFoundException()
-    require_scope(principal, Operation.CHECKOUT_CREATE)
+    require_scope(principal, operation)
+    return sandbox
+
+
+def _drive(runtime: HttpRuntime, principal: Principal, session_id: str, succeed: bool) -> dict[str, Any]:
+    sandbox = _test_mode_sandbox(runtime, principal, Operation.CHECKOUT_CREATE)
     session = runtime.core.checkout.get_session(principal, session_id).session
     if session.livemode or session.provider != SANDBOX:
         raise NotFound("checkout_session not found", resource="checkout_session", id=session_id)
@@ -69,10 +76,7 @@ class SandboxController(Controller):
 
 
 def _settle(runtime: HttpRuntime, principal: Principal, withdrawal_id: str, settle: bool) -> dict[str, Any]:
-    sandbox = runtime.sandbox
-    if sandbox is None or not runtime.settings.sandbox_enabled or principal.livemode:
-        raise NotFoundException()
-    require_scope(principal, Operation.WITHDRAWAL_APPROVE)
+    sandbox = _test_mode_sandbox(runtime, principal, Operation.WITHDRAWAL_APPROVE)
     withdrawal = runtime.core.wallet.get_withdrawal(principal, withdrawal_id)
     if withdrawal.livemode or withdrawal.provider != SANDBOX:
         raise NotFound("withdrawal not found", resource="withdrawal", id=withdrawal_id)
