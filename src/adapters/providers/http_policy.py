@@ -40,7 +40,7 @@ class RetryPolicy:
     def delay(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
         """Full jitter: a random wait up to the exponential ceiling of this attempt."""
         ceiling = min(self.max_delay, self.base_delay * (2**attempt))
-        return ceiling * draw()
+        return float(ceiling * draw())
 
 
 class ProviderHttp:
