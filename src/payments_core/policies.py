@@ -149,6 +149,8 @@ class Operation(StrEnum):
     WEBHOOKS_MANAGE = "webhooks.manage"
     AUDIT_READ = "audit.read"
     RECONCILIATION_READ = "reconciliation.read"
+    RECONCILIATION_RUN = "reconciliation.run"
+    RECONCILIATION_RESOLVE = "reconciliation.resolve"
 
 
 _READ: Final = frozenset({Scope.PAYMENTS_READ})
@@ -178,6 +180,9 @@ REQUIRED_SCOPES: Final[Mapping[Operation, frozenset[Scope]]] = MappingProxyType(
         Operation.WALLET_READ: _FINANCE,
         Operation.AUDIT_READ: _FINANCE,
         Operation.RECONCILIATION_READ: _FINANCE,
+        Operation.RECONCILIATION_RUN: _FINANCE,
+        # Accepting a break posts money through recon_suspense: an approver's act, like a payout.
+        Operation.RECONCILIATION_RESOLVE: frozenset({Scope.FINANCE_WITHDRAW_APPROVE}),
         Operation.WITHDRAWAL_INITIATE: frozenset({Scope.FINANCE_WITHDRAW_INITIATE}),
         Operation.WITHDRAWAL_APPROVE: frozenset({Scope.FINANCE_WITHDRAW_APPROVE}),
         Operation.WITHDRAWAL_CANCEL: frozenset(
@@ -224,6 +229,7 @@ class StepUpAction(StrEnum):
     API_KEYS = "api-keys"
     WEBHOOKS = "webhooks"
     PROVIDER_CONFIG = "provider-config"  # replacing a provider credential redirects money
+    RECONCILIATION = "reconciliation"  # accepting a break posts through recon_suspense
 
 
 MFA_FRESHNESS: Final = timedelta(minutes=5)

@@ -284,6 +284,7 @@ def test_step_up_action_values_are_the_published_strings() -> None:
         "api-keys",
         "webhooks",
         "provider-config",
+        "reconciliation",
     }
 
 

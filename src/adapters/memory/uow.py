@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Self
 
 from adapters.memory.ledger import InMemoryLedgerStore
+from adapters.memory.reconciliation import InMemoryReconciliation
 from adapters.memory.tables import (
     ApiKeys,
     Audit,
@@ -51,14 +52,17 @@ class InMemoryStore:
         self.outbox = OutboxTable()
         self.audit = Audit()
         self.provider_events = ProviderEvents()
+        self.reconciliation = InMemoryReconciliation(
+            self.payments, self.refunds, self.withdrawals, self.ledger
+        )
 
     def tables(self) -> list[ApiKeys | Audit | Customers | Links | MfaFactors | OutboxTable | Payments
                          | ProviderConfigs | ProviderEvents | Refunds | Sessions | Tenants
-                         | WebhookEndpoints | Withdrawals]:  # fmt: skip
+                         | WebhookEndpoints | Withdrawals | InMemoryReconciliation]:  # fmt: skip
         return [
             self.tenants, self.sessions, self.payments, self.refunds, self.customers, self.links,
             self.withdrawals, self.api_keys, self.mfa_factors, self.provider_configs,
-            self.webhook_endpoints, self.outbox, self.audit, self.provider_events,
+            self.webhook_endpoints, self.outbox, self.audit, self.provider_events, self.reconciliation,
         ]  # fmt: skip
 
 
@@ -80,6 +84,7 @@ class InMemoryUnitOfWork:
         self.outbox = store.outbox
         self.audit = store.audit
         self.provider_events = store.provider_events
+        self.reconciliation = store.reconciliation
         self._open = False
 
     def __enter__(self) -> Self:

@@ -31,6 +31,7 @@ from psycopg_pool import ConnectionPool
 
 from adapters.postgres.ledger import PostgresLedgerStore
 from adapters.postgres.mfa_repository import MfaFactors
+from adapters.postgres.reconciliation import PostgresReconciliation
 from adapters.postgres.repositories import (
     ApiKeys,
     Audit,
@@ -48,7 +49,7 @@ from adapters.postgres.repositories import (
 )
 from adapters.postgres.rows import Scope, guarded
 from payments_core.ledger import Account, Balances, Entry, Hold, Transfer, TransferRequest
-from payments_core.ports import Clock, LedgerStore
+from payments_core.ports import Clock, LedgerStore, ReconciliationStore
 from payments_core.ports.repositories import (
     ApiKeyRepository,
     AuditLog,
@@ -148,6 +149,7 @@ class PostgresUnitOfWork:
     outbox: OutboxPort
     audit: AuditLog
     provider_events: ProviderEventLog
+    reconciliation: ReconciliationStore
 
     def __init__(self, pool: ConnectionPool[Any], clock: Clock, read_only: bool = False) -> None:
         self._pool = pool
@@ -180,6 +182,7 @@ class PostgresUnitOfWork:
         self.outbox = Outbox(conn, scope)
         self.audit = Audit(conn, scope)
         self.provider_events = ProviderEvents(conn, scope)
+        self.reconciliation = PostgresReconciliation(conn, scope)
         return self
 
     def __exit__(

@@ -19,6 +19,7 @@ from payments_core.ports.providers import (
     ReceiptStatus,
     RefundRequest,
 )
+from payments_core.ports.reconciliation import Progress, ReconciliationStore
 from payments_core.ports.repositories import Page, UnitOfWork, UnitOfWorkFactory
 from payments_core.ports.statements import StatementLine, StatementLineType, StatementSource
 from payments_core.ports.system import Clock, IdGenerator, SecretBox, SecretGenerator, TotpVerifier
@@ -34,11 +35,13 @@ __all__ = [
     "Page",
     "PaymentProvider",
     "PayoutRequest",
+    "Progress",
     "ProviderCheckout",
     "ProviderEvent",
     "ProviderEventType",
     "ProviderReceipt",
     "ReceiptStatus",
+    "ReconciliationStore",
     "RefundRequest",
     "SecretBox",
     "SecretGenerator",

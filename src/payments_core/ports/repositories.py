@@ -26,6 +26,7 @@ from payments_core.model.links import PaymentLink
 from payments_core.model.payments import CheckoutSession, Payment, Refund
 from payments_core.model.wallet import Withdrawal
 from payments_core.ports.ledger import LedgerStore
+from payments_core.ports.reconciliation import ReconciliationStore
 from payments_core.states import PaymentStatus, WithdrawalStatus
 
 T = TypeVar("T")
@@ -204,6 +205,9 @@ class UnitOfWork(Protocol):
 
     @property
     def provider_events(self) -> ProviderEventLog: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationStore: ...
 
     def __enter__(self) -> Self: ...
 

@@ -1,0 +1,368 @@
+"""The reconciliation store on PostgreSQL: COPY the statement in, match it set-wise in SQL.
+
+Invariants
+- The answers are `payments_core.matching`'s for the same lines, records and rules; the shared
+  suite holds both stores to identical breaks, in the same order.
+- The lines are COPied into a temporary table of the run's own transaction (dropped at its end),
+  so concurrent runs never meet and a failed run leaves nothing. Memory stays flat: lines stream
+  from the parser into COPY, and only breaks come back to Python.
+- Records are read only for this tenant and provider, with row-level security backing the filter.
+- `find_run` takes a transaction-scoped advisory lock on (tenant, provider, digest): two runs of the
+  same statement at once run one after the other, and the second finds the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from adapters.postgres.codec import dump, load, to_json
+from adapters.postgres.rows import Scope, guarded
+from payments_core.model.reconciliation import (
+    Break,
+    BreakDraft,
+    BreakKind,
+    BreakStatus,
+    MatchOutcome,
+    MatchRules,
+    ReconciliationRun,
+    RecordKind,
+    RecordView,
+    StagedLine,
+)
+from payments_core.ports import Progress
+
+PROGRESS_EVERY: Final = 10_000
+
+STAGE_TABLE: Final = """
+CREATE TEMP TABLE recon_stage (
+    line_number bigint NOT NULL,
+    type text NOT NULL,
+    external_id text COLLATE "C" NOT NULL,
+    reference text COLLATE "C",
+    gross bigint NOT NULL,
+    fee bigint NOT NULL,
+    net bigint NOT NULL,
+    currency text NOT NULL,
+    occurred_at timestamptz NOT NULL
+) ON COMMIT DROP"""
+
+KIND_OF_TYPE: Final = (
+    "CASE {t} WHEN 'charge' THEN 'payment' WHEN 'refund' THEN 'refund' WHEN 'payout' THEN 'withdrawal' END"
+)
+
+# The statement's lines less duplicates, and the duplicates with their first line.
+KEPT: Final = f"""
+CREATE TEMP TABLE recon_firsts ON COMMIT DROP AS
+    SELECT type, external_id, min(line_number) AS first_line
+    FROM recon_stage GROUP BY type, external_id HAVING count(*) > 1;
+CREATE TEMP TABLE recon_kept ON COMMIT DROP AS
+    SELECT s.*, {KIND_OF_TYPE.format(t="s.type")} AS kind, abs(s.gross) AS size
+    FROM recon_stage s
+    WHERE s.type IN ('charge', 'refund', 'payout')
+      AND NOT EXISTS (SELECT 1 FROM recon_firsts f WHERE f.type = s.type AND f.external_id = s.external_id
+                      AND f.first_line <> s.line_number);
+ANALYZE recon_kept;
+"""  # noqa: S608 - built from constants only
+
+# Our records of this tenant and provider that the statement can concern: named by a line's
+# external id or reference, or created within the statement's period (widened by the window).
+RECORDS: Final = """
+CREATE TEMP TABLE recon_records ON COMMIT DROP AS
+WITH period AS (SELECT min(occurred_at) AS first, max(occurred_at) AS last FROM recon_stage),
+     named AS (SELECT external_id AS name FROM recon_kept UNION SELECT reference FROM recon_kept
+               WHERE reference IS NOT NULL)
+SELECT 'payment'::text AS kind, p.id COLLATE "C" AS id, p.status,
+       (p.doc->'amount'->>'minor')::bigint AS amount, p.doc->'amount'->>'currency' AS currency,
+       p.created_at, p.provider_reference COLLATE "C" AS provider_reference,
+       (p.doc->'fee'->>'minor')::bigint AS fee,
+       p.status IN ('completed', 'partially_refunded', 'refunded') AS settled,
+       EXISTS (SELECT 1 FROM transfers t
+               WHERE t.tenant_id = p.tenant_id AND t.id = p.id || '.completed') AS in_ledger
+FROM payments p, period
+WHERE p.tenant_id = %(tenant)s AND p.provider = %(provider)s
+  AND (p.created_at BETWEEN period.first - %(window)s AND period.last + %(window)s
+       OR p.provider_reference IN (SELECT name FROM named) OR p.id IN (SELECT name FROM named))
+UNION ALL
+SELECT 'refund', r.id, r.status, (r.doc->'amount'->>'minor')::bigint, r.doc->'amount'->>'currency',
+       r.created_at,
+       r.provider_refund_id, NULL::bigint, r.status = 'succeeded',
+       EXISTS (SELECT 1 FROM transfers t WHERE t.tenant_id = r.tenant_id AND t.id = r.id || '.settled')
+FROM refunds r, period
+WHERE r.tenant_id = %(tenant)s AND r.provider = %(provider)s
+  AND (r.created_at BETWEEN period.first - %(window)s AND period.last + %(window)s
+       OR r.provider_refund_id IN (SELECT name FROM named) OR r.id IN (SELECT name FROM named))
+UNION ALL
+SELECT 'withdrawal', w.id, w.status, (w.doc->'net_amount'->>'minor')::bigint,
+       w.doc->'net_amount'->>'currency',
+       w.created_at, w.provider_reference, NULL::bigint, w.status = 'completed',
+       EXISTS (SELECT 1 FROM transfers t WHERE t.tenant_id = w.tenant_id AND t.id = w.id || '.settled')
+FROM withdrawals w, period
+WHERE w.tenant_id = %(tenant)s AND w.provider = %(provider)s
+  AND (w.created_at BETWEEN period.first - %(window)s AND period.last + %(window)s
+       OR w.provider_reference IN (SELECT name FROM named) OR w.id IN (SELECT name FROM named))
+"""
+
+# The three tiers, each among what the earlier ones left unmatched.
+PAIRS: Final = """
+ANALYZE recon_records;
+CREATE TEMP TABLE recon_pairs ON COMMIT DROP AS
+    SELECT l.line_number, r.kind, r.id
+    FROM recon_kept l
+    JOIN (SELECT kind, provider_reference, min(id COLLATE "C") AS id FROM recon_records
+          WHERE provider_reference IS NOT NULL GROUP BY kind, provider_reference) r
+      ON r.kind = l.kind AND r.provider_reference = l.external_id;
+INSERT INTO recon_pairs
+    SELECT DISTINCT ON (r.kind, r.id) l.line_number, r.kind, r.id
+    FROM recon_kept l JOIN recon_records r ON r.kind = l.kind AND r.id = l.reference
+    WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_number = l.line_number)
+      AND NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.kind = r.kind AND p.id = r.id)
+    ORDER BY r.kind, r.id, l.line_number;
+INSERT INTO recon_pairs
+    WITH lines AS (
+        SELECT l.line_number, l.kind, l.currency, l.size, l.occurred_at,
+               row_number() OVER (PARTITION BY l.kind, l.currency, l.size
+                                  ORDER BY l.occurred_at, l.line_number) AS rank
+        FROM recon_kept l
+        WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_number = l.line_number)),
+    records AS (
+        SELECT r.kind, r.id, r.currency, r.amount, r.created_at,
+               row_number() OVER (PARTITION BY r.kind, r.currency, r.amount
+                                  ORDER BY r.created_at, r.id COLLATE "C") AS rank
+        FROM recon_records r
+        WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.kind = r.kind AND p.id = r.id))
+    SELECT lines.line_number, records.kind, records.id
+    FROM lines JOIN records ON records.kind = lines.kind AND records.currency = lines.currency
+                           AND records.amount = lines.size AND records.rank = lines.rank
+    WHERE lines.occurred_at - records.created_at BETWEEN -%(window)s::interval AND %(window)s::interval;
+"""
+
+LINE_COLUMNS: Final = (
+    "l.line_number, l.type, l.external_id, l.reference, l.gross, l.fee, l.net, l.currency, l.occurred_at"
+)
+RECORD_COLUMNS: Final = (
+    "r.kind, r.id, r.status, r.amount, r.currency, r.created_at, r.provider_reference, r.fee, "
+    "r.settled, r.in_ledger"
+)
+NO_LINE: Final = (
+    "NULL::bigint, NULL, NULL, NULL, NULL::bigint, NULL::bigint, NULL::bigint, NULL, NULL::timestamptz"
+)
+NO_RECORD: Final = (
+    "NULL, NULL, NULL, NULL::bigint, NULL, NULL::timestamptz, NULL, NULL::bigint, "
+    "NULL::boolean, NULL::boolean"
+)
+
+# Every break, in the order the core's matcher lists them: duplicates, then line by line, then
+# the records missing from the statement by (kind, id).
+BREAKS: Final = f"""
+WITH checked AS (
+    SELECT l.*, r.kind AS r_kind, r.id AS r_id, r.status AS r_status, r.amount AS r_amount,
+           r.currency AS r_currency, r.created_at AS r_created_at, r.provider_reference AS r_reference,
+           r.fee AS r_fee, r.settled AS r_settled, r.in_ledger AS r_in_ledger,
+           CASE WHEN r.id IS NULL THEN 'missing_in_ledger'
+                WHEN l.currency <> r.currency THEN 'currency_mismatch'
+                WHEN l.size <> r.amount THEN 'amount_mismatch'
+                WHEN NOT r.settled THEN 'status_mismatch'
+                WHEN r.kind = 'payment' AND r.fee IS NOT NULL AND l.fee <> r.fee THEN 'fee_mismatch'
+                WHEN NOT r.in_ledger THEN 'missing_in_ledger' END AS found,
+           CASE WHEN r.id IS NULL THEN l.gross
+                WHEN l.currency <> r.currency THEN NULL
+                WHEN l.size <> r.amount
+                    THEN l.gross - CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END
+                WHEN NOT r.settled THEN NULL
+                WHEN r.kind = 'payment' AND r.fee IS NOT NULL AND l.fee <> r.fee THEN r.fee - l.fee
+                ELSE l.gross END AS difference
+    FROM recon_kept l
+    LEFT JOIN recon_pairs p ON p.line_number = l.line_number
+    LEFT JOIN recon_records r ON r.kind = p.kind AND r.id = p.id),
+period AS (SELECT min(occurred_at) AS first, max(occurred_at) AS last FROM recon_stage)
+SELECT 0 AS part, 'duplicate_in_statement', NULL::bigint, f.first_line, {LINE_COLUMNS}, {NO_RECORD},
+       l.line_number AS line_order, NULL::text AS kind_order, NULL::text COLLATE "C" AS id_order
+FROM recon_stage l JOIN recon_firsts f ON f.type = l.type AND f.external_id = l.external_id
+WHERE l.line_number <> f.first_line
+UNION ALL
+SELECT 1, c.found, c.difference, NULL, c.line_number, c.type, c.external_id, c.reference, c.gross,
+       c.fee, c.net, c.currency, c.occurred_at, c.r_kind, c.r_id, c.r_status, c.r_amount, c.r_currency,
+       c.r_created_at, c.r_reference, c.r_fee, c.r_settled, c.r_in_ledger, c.line_number, NULL, NULL
+FROM checked c WHERE c.found IS NOT NULL
+UNION ALL
+SELECT 2, 'missing_in_statement', -CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END, NULL,
+       {NO_LINE}, {RECORD_COLUMNS}, NULL, r.kind, r.id COLLATE "C"
+FROM recon_records r, period
+WHERE r.settled AND r.created_at BETWEEN period.first AND period.last - %(cutoff)s::interval
+  AND NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.kind = r.kind AND p.id = r.id)
+ORDER BY 1, line_order, kind_order, id_order
+"""  # noqa: S608 - built from constants only
+
+COUNTS: Final = """
+SELECT (SELECT count(*) FROM recon_stage),
+       (SELECT count(*) FROM recon_stage s WHERE s.type NOT IN ('charge', 'refund', 'payout')
+          AND NOT EXISTS (SELECT 1 FROM recon_firsts f WHERE f.type = s.type AND f.external_id = s.external_id
+                          AND f.first_line <> s.line_number))
+"""
+
+
+DROP_ALL: Final = "DROP TABLE recon_pairs, recon_records, recon_kept, recon_firsts, recon_stage"
+
+
+class PostgresReconciliation:
+    def __init__(self, conn: psycopg.Connection[Any], scope: Scope) -> None:
+        self._conn = conn
+        self._scope = scope
+
+    def stage(self, tenant_id: str, lines: Iterable[StagedLine], progress: Progress | None = None) -> int:
+        count = 0
+        with guarded():
+            self._scope.enter(tenant_id)
+            self._conn.execute("DROP TABLE IF EXISTS recon_stage")
+            self._conn.execute(STAGE_TABLE)
+            with self._conn.cursor().copy("COPY recon_stage FROM STDIN") as copy:
+                for line in lines:
+                    copy.write_row(
+                        (
+                            line.line_number, line.type, line.external_id, line.reference, line.gross,
+                            line.fee, line.net, line.currency, line.occurred_at,
+                        )
+                    )  # fmt: skip
+                    count += 1
+                    if progress is not None and count % PROGRESS_EVERY == 0:
+                        progress(count)
+            self._conn.execute("ANALYZE recon_stage")
+        if progress is not None:
+            progress(count)
+        return count
+
+    def match(self, tenant_id: str, provider: str, rules: MatchRules) -> MatchOutcome:
+        params = {"tenant": tenant_id, "provider": provider, "window": rules.window, "cutoff": rules.cutoff}
+        with guarded():
+            self._scope.enter(tenant_id)
+            # Several statements in one simple query, values bound client-side: one round trip.
+            script = psycopg.ClientCursor(self._conn)
+            script.execute(KEPT + RECORDS + ";" + PAIRS, params)
+            rows = self._conn.execute(BREAKS, params).fetchall()
+            total, informational = self._conn.execute(COUNTS).fetchone() or (0, 0)
+            self._conn.execute(DROP_ALL)
+        drafts = tuple(_draft(row) for row in rows)
+        pair_breaks = sum(1 for row in rows if row[0] == 1)
+        kept = self._kept_count(total, informational, rows)
+        return MatchOutcome(
+            lines=int(total), matched=kept - pair_breaks, informational=int(informational), breaks=drafts
+        )
+
+    @staticmethod
+    def _kept_count(total: int, informational: int, rows: list[Any]) -> int:
+        duplicates = sum(1 for row in rows if row[0] == 0)
+        return int(total) - int(informational) - duplicates
+
+    def find_run(self, tenant_id: str, provider: str, digest: str) -> ReconciliationRun | None:
+        with guarded():
+            self._scope.enter(tenant_id)
+            self._conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"recon|{tenant_id}|{provider}|{digest}",),
+            )
+            row = self._conn.execute(
+                "SELECT doc FROM reconciliation_runs WHERE tenant_id = %s AND provider = %s AND digest = %s",
+                (tenant_id, provider, digest),
+            ).fetchone()
+        return load(ReconciliationRun, row[0]) if row else None
+
+    def add_run(self, run: ReconciliationRun, breaks: Iterable[Break]) -> None:
+        with guarded():
+            self._scope.enter(run.tenant_id)
+            self._conn.execute(
+                """INSERT INTO reconciliation_runs (tenant_id, id, provider, digest, started_at, doc)
+                   VALUES (%s, %s, %s, %s, %s, %s)""",
+                (
+                    run.tenant_id,
+                    run.id,
+                    run.provider,
+                    run.digest,
+                    run.started_at,
+                    Jsonb(dump(run), dumps=to_json),
+                ),
+            )
+            # COPY is refused on a table under row-level security; executemany pipelines instead.
+            self._conn.cursor().executemany(
+                """INSERT INTO reconciliation_breaks (tenant_id, id, run_id, kind, status, doc)
+                   VALUES (%s, %s, %s, %s, %s, %s)""",
+                [(*_break_columns(item), Jsonb(dump(item), dumps=to_json)) for item in breaks],
+            )
+
+    def get_run(self, tenant_id: str, run_id: str) -> ReconciliationRun | None:
+        with guarded():
+            row = self._scope.execute(
+                tenant_id,
+                "SELECT doc FROM reconciliation_runs WHERE tenant_id = %s AND id = %s",
+                (tenant_id, run_id),
+            ).fetchone()
+        return load(ReconciliationRun, row[0]) if row else None
+
+    def runs(self, tenant_id: str, limit: int, before: str | None = None) -> list[ReconciliationRun]:
+        with guarded():
+            rows = self._scope.execute(
+                tenant_id,
+                """SELECT r.doc FROM reconciliation_runs r
+                   WHERE r.tenant_id = %(tenant)s
+                     AND (%(before)s::text IS NULL OR (r.started_at, r.id) < (
+                          SELECT m.started_at, m.id FROM reconciliation_runs m
+                          WHERE m.tenant_id = %(tenant)s AND m.id = %(before)s::text))
+                   ORDER BY r.started_at DESC, r.id DESC LIMIT %(limit)s""",
+                {"tenant": tenant_id, "before": before, "limit": limit},
+            ).fetchall()
+        return [load(ReconciliationRun, row[0]) for row in rows]
+
+    def breaks(
+        self,
+        tenant_id: str,
+        run_id: str,
+        kind: BreakKind | None = None,
+        status: BreakStatus | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[Break]:
+        with guarded():
+            rows = self._scope.execute(
+                tenant_id,
+                """SELECT doc FROM reconciliation_breaks
+                   WHERE tenant_id = %(tenant)s AND run_id = %(run)s
+                     AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
+                     AND (%(status)s::text IS NULL OR status = %(status)s::text)
+                     AND (%(after)s::text IS NULL OR id > %(after)s::text)
+                   ORDER BY id LIMIT %(limit)s""",
+                {
+                    "tenant": tenant_id, "run": run_id, "kind": kind.value if kind else None,
+                    "status": status.value if status else None, "after": after, "limit": limit,
+                },
+            ).fetchall()  # fmt: skip
+        return [load(Break, row[0]) for row in rows]
+
+    def get_break(self, tenant_id: str, break_id: str) -> Break | None:
+        query = "SELECT doc FROM reconciliation_breaks WHERE tenant_id = %s AND id = %s"
+        if not self._scope.read_only:
+            query += " FOR NO KEY UPDATE"
+        with guarded():
+            row = self._scope.execute(tenant_id, query, (tenant_id, break_id)).fetchone()
+        return load(Break, row[0]) if row else None
+
+    def update_break(self, item: Break) -> None:
+        with guarded():
+            self._scope.execute(
+                item.tenant_id,
+                "UPDATE reconciliation_breaks SET status = %s, doc = %s WHERE tenant_id = %s AND id = %s",
+                (item.status.value, Jsonb(dump(item), dumps=to_json), item.tenant_id, item.id),
+            )
+
+
+def _break_columns(item: Break) -> tuple[str, str, str, str, str]:
+    return (item.tenant_id, item.id, item.run_id, item.kind.value, item.status.value)
+
+
+def _draft(row: Any) -> BreakDraft:
+    kind = BreakKind(row[1])
+    line = StagedLine(*row[4:13]) if row[4] is not None else None
+    record = RecordView(RecordKind(row[13]), *row[14:23]) if row[13] is not None else None
+    return BreakDraft(kind, line=line, record=record, difference=row[2], first_line=row[3])

@@ -1,0 +1,157 @@
+"""Three-way matching: statement lines <-> our records <-> the ledger, as one pure function.
+
+This module is the specification; the PostgreSQL store answers the same in set-wise SQL, and the
+shared test suite holds both to the same breaks for the same inputs.
+
+Invariants (in the order they are applied)
+1. Duplicates: lines with the same (type, external id) after the first (lowest line number) are
+   `duplicate_in_statement` breaks and take no further part.
+2. Fee and adjustment lines have no record of ours: they are counted as informational.
+3. Charge lines match payments, refund lines refunds, payout lines withdrawals, in three tiers,
+   each only among lines and records the earlier tiers left unmatched:
+   a. the provider's id: `external_id` == the record's provider reference (the lowest record id
+      when several records share one);
+   b. our reference: `reference` == the record's id (one line per record, the lowest line wins);
+   c. amount + currency + time: within each (kind, currency, |gross|) the unmatched lines in
+      (time, line number) order pair with the unmatched records in (created, id) order, rank by
+      rank, and a pair stands only if its times are at most `window` apart.
+4. A matched pair is checked, first finding wins: currency differs -> `currency_mismatch`;
+   |gross| differs from the record's amount -> `amount_mismatch`; our record is not settled ->
+   `status_mismatch`; a charge whose fee differs from the fee our ledger booked -> `fee_mismatch`;
+   the settling transfer is absent from the journal -> `missing_in_ledger`; else it is clean.
+5. An unmatched charge, refund or payout line -> `missing_in_ledger`.
+6. A settled record of this tenant and provider, created within [first line's time, last line's time
+   - cutoff] and matched by no line -> `missing_in_statement`.
+
+Differences (signed minor units, "statement minus books" as the clearing account sees it):
+amount_mismatch gross - signed amount; missing_in_ledger gross; missing_in_statement -signed amount;
+fee_mismatch booked fee - statement fee; the other kinds carry none.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from payments_core.model.reconciliation import (
+    BreakDraft,
+    BreakKind,
+    MatchOutcome,
+    MatchRules,
+    RecordKind,
+    RecordView,
+    StagedLine,
+)
+
+RECORD_OF_LINE = {"charge": RecordKind.PAYMENT, "refund": RecordKind.REFUND, "payout": RecordKind.WITHDRAWAL}
+
+
+def match(lines: Iterable[StagedLine], records: Iterable[RecordView], rules: MatchRules) -> MatchOutcome:
+    ordered = sorted(lines, key=lambda line: line.line_number)
+    all_records = list(records)
+    breaks: list[BreakDraft] = []
+    first_of: dict[tuple[str, str], int] = {}
+    kept: list[StagedLine] = []
+    informational = 0
+    for line in ordered:
+        key = (line.type, line.external_id)
+        if key in first_of:
+            breaks.append(BreakDraft(BreakKind.DUPLICATE_IN_STATEMENT, line=line, first_line=first_of[key]))
+            continue
+        first_of[key] = line.line_number
+        if line.type in RECORD_OF_LINE:
+            kept.append(line)
+        else:
+            informational += 1
+
+    pairs = _pairs(kept, all_records, rules)
+    matched_records = {(record.kind, record.id) for _, record in pairs.values()}
+    clean = 0
+    for line in kept:
+        pair = pairs.get(line.line_number)
+        if pair is None:
+            breaks.append(BreakDraft(BreakKind.MISSING_IN_LEDGER, line=line, difference=line.gross))
+            continue
+        found = check_pair(line, pair[1])
+        if found is None:
+            clean += 1
+        else:
+            breaks.append(found)
+
+    breaks.extend(_missing_in_statement(ordered, all_records, matched_records, rules))
+    return MatchOutcome(lines=len(ordered), matched=clean, informational=informational, breaks=tuple(breaks))
+
+
+def check_pair(line: StagedLine, record: RecordView) -> BreakDraft | None:
+    if line.currency != record.currency:
+        return BreakDraft(BreakKind.CURRENCY_MISMATCH, line=line, record=record)
+    if abs(line.gross) != record.amount:
+        return BreakDraft(
+            BreakKind.AMOUNT_MISMATCH, line=line, record=record, difference=line.gross - record.signed_amount
+        )
+    if not record.settled:
+        return BreakDraft(BreakKind.STATUS_MISMATCH, line=line, record=record)
+    if record.kind is RecordKind.PAYMENT and record.fee is not None and line.fee != record.fee:
+        return BreakDraft(BreakKind.FEE_MISMATCH, line=line, record=record, difference=record.fee - line.fee)
+    if not record.in_ledger:
+        return BreakDraft(BreakKind.MISSING_IN_LEDGER, line=line, record=record, difference=line.gross)
+    return None
+
+
+def _pairs(
+    lines: Sequence[StagedLine], records: Sequence[RecordView], rules: MatchRules
+) -> dict[int, tuple[StagedLine, RecordView]]:
+    """line number -> (line, record), through the three tiers."""
+    pairs: dict[int, tuple[StagedLine, RecordView]] = {}
+    taken: set[tuple[RecordKind, str]] = set()
+
+    by_id_descending = sorted(records, key=lambda r: r.id, reverse=True)
+    by_reference = {(r.kind, r.provider_reference): r for r in by_id_descending if r.provider_reference}
+    for line in lines:
+        record = by_reference.get((RECORD_OF_LINE[line.type], line.external_id))
+        if record is not None and (record.kind, record.id) not in taken:
+            pairs[line.line_number] = (line, record)
+            taken.add((record.kind, record.id))
+
+    by_id = {(r.kind, r.id): r for r in records}
+    for line in lines:
+        if line.line_number in pairs or not line.reference:
+            continue
+        record = by_id.get((RECORD_OF_LINE[line.type], line.reference))
+        if record is not None and (record.kind, record.id) not in taken:
+            pairs[line.line_number] = (line, record)
+            taken.add((record.kind, record.id))
+
+    waiting_lines: dict[tuple[RecordKind, str, int], list[StagedLine]] = defaultdict(list)
+    for line in lines:
+        if line.line_number not in pairs:
+            waiting_lines[(RECORD_OF_LINE[line.type], line.currency, abs(line.gross))].append(line)
+    waiting_records: dict[tuple[RecordKind, str, int], list[RecordView]] = defaultdict(list)
+    for record in records:
+        if (record.kind, record.id) not in taken:
+            waiting_records[(record.kind, record.currency, record.amount)].append(record)
+    for key, group in waiting_lines.items():
+        candidates = sorted(waiting_records.get(key, ()), key=lambda r: (r.created_at, r.id))
+        group.sort(key=lambda line: (line.occurred_at, line.line_number))
+        for line, record in zip(group, candidates, strict=False):
+            if abs(line.occurred_at - record.created_at) <= rules.window:
+                pairs[line.line_number] = (line, record)
+    return pairs
+
+
+def _missing_in_statement(
+    lines: Sequence[StagedLine],
+    records: Iterable[RecordView],
+    matched: set[tuple[RecordKind, str]],
+    rules: MatchRules,
+) -> list[BreakDraft]:
+    if not lines:
+        return []
+    start: datetime = min(line.occurred_at for line in lines)
+    end: datetime = max(line.occurred_at for line in lines) - rules.cutoff
+    return [
+        BreakDraft(BreakKind.MISSING_IN_STATEMENT, record=record, difference=-record.signed_amount)
+        for record in sorted(records, key=lambda r: (r.kind.value, r.id))
+        if record.settled and start <= record.created_at <= end and (record.kind, record.id) not in matched
+    ]
