@@ -9,6 +9,9 @@ payments token --tenant T --user U [--scope S ...] [--mfa] [--live] [--ttl-minut
                                   a bearer JWT for a user, and nothing else
 payments migrate                  apply the SQL migrations (DATABASE_URL, or the embedded server)
 payments demo [--memory]          a payment and a four-eyes withdrawal through the core
+payments reconcile --provider P --statement FILE [--tenant T] [--format text|json|csv] [--out FILE]
+                                  match a provider statement against payments and the ledger;
+                                  exit 0 clean, 1 breaks left open, 2 bad input (nothing written)
 payments worker [--interval S] [--batch N] [--once]
                                   deliver outbound webhooks: fan out the outbox, send what is due,
                                   sleep S seconds when idle; until interrupted (or one pass)
@@ -95,6 +98,14 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    from entrypoints.composition import postgres_core  # noqa: PLC0415
+    from entrypoints.reconcile import run  # noqa: PLC0415
+
+    with postgres_core() as (core, _):
+        return run(args, core, core.tenants.tenant_ids)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from entrypoints.serve import serve  # noqa: PLC0415
 
@@ -121,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--interval", type=float, default=1.0, help="seconds to sleep when idle")
     worker.add_argument("--batch", type=int, default=50, help="deliveries per pass")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    reconcile = commands.add_parser("reconcile", help="reconcile a provider statement")
+    from entrypoints.reconcile import add_arguments  # noqa: PLC0415
+
+    add_arguments(reconcile)
     token = commands.add_parser("token", help="print a bearer JWT for a user")
     token.add_argument("--tenant", required=True)
     token.add_argument("--user", required=True)
@@ -143,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _token(args)
     if args.command == "worker":
         return _worker(args)
+    if args.command == "reconcile":
+        return _reconcile(args)
     return run_demo(sys.stdout, in_memory=args.memory)
 
 

@@ -42,6 +42,7 @@ from payments_core.services import (
     payments,
     provider_config,
     provider_events,
+    reconciliation,
     refunds,
     tenants,
     wallet,
@@ -101,6 +102,7 @@ class PaymentsCore:
         self.audit = BoundUseCases(audit_events, deps)
         self.ledger = BoundUseCases(ledger_views, deps)
         self.provider_events = BoundUseCases(provider_events, deps)
+        self.reconciliation = BoundUseCases(reconciliation, deps)
         # Outbound webhook deliveries: bound only where the composition chose a store and a sender.
         self.deliveries = BoundUseCases(deliveries, delivery) if delivery is not None else None
 

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from payments_core.model.reconciliation import (
+    Break,
     BreakDraft,
     BreakKind,
     MatchOutcome,
@@ -42,12 +43,16 @@ from payments_core.model.reconciliation import (
     RecordKind,
     RecordView,
     StagedLine,
+    break_id,
 )
+from payments_core.money import Money
 
 RECORD_OF_LINE = {"charge": RecordKind.PAYMENT, "refund": RecordKind.REFUND, "payout": RecordKind.WITHDRAWAL}
 
 
-def match(lines: Iterable[StagedLine], records: Iterable[RecordView], rules: MatchRules) -> MatchOutcome:
+def match(
+    lines: Iterable[StagedLine], records: Iterable[RecordView], rules: MatchRules
+) -> tuple[MatchOutcome, list[BreakDraft]]:
     ordered = sorted(lines, key=lambda line: line.line_number)
     all_records = list(records)
     breaks: list[BreakDraft] = []
@@ -80,7 +85,32 @@ def match(lines: Iterable[StagedLine], records: Iterable[RecordView], rules: Mat
             breaks.append(found)
 
     breaks.extend(_missing_in_statement(ordered, all_records, matched_records, rules))
-    return MatchOutcome(lines=len(ordered), matched=clean, informational=informational, breaks=tuple(breaks))
+    counts = {kind.value: 0 for kind in BreakKind}
+    for draft in breaks:
+        counts[draft.kind.value] += 1
+    return MatchOutcome(len(ordered), clean, informational, counts), breaks
+
+
+def to_break(tenant_id: str, run_id: str, number: int, draft: BreakDraft, at: datetime) -> Break:
+    """The `number`th break of a run (from 1, in the matcher's order), with its evidence."""
+    evidence = draft.line or draft.record
+    currency = evidence.currency if evidence is not None else None
+    difference = (
+        Money(draft.difference, currency) if draft.difference is not None and currency is not None else None
+    )
+    line = draft.line.evidence() if draft.line is not None else None
+    if line is not None and draft.first_line is not None:
+        line["firstLineNumber"] = draft.first_line
+    return Break(
+        id=break_id(run_id, number),
+        tenant_id=tenant_id,
+        run_id=run_id,
+        kind=draft.kind,
+        created_at=at,
+        line=line,
+        record=draft.record.evidence() if draft.record is not None else None,
+        difference=difference,
+    )
 
 
 def check_pair(line: StagedLine, record: RecordView) -> BreakDraft | None:

@@ -7,11 +7,12 @@ service reconciles exactly what it holds; runs and breaks roll back with the uni
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Final
 
 from adapters.memory.ledger import InMemoryLedgerStore
 from adapters.memory.tables import Payments, Refunds, Table, Withdrawals
-from payments_core.matching import match
+from payments_core.matching import match, to_break
 from payments_core.model.reconciliation import (
     Break,
     BreakKind,
@@ -77,9 +78,14 @@ class InMemoryReconciliation:
             progress(len(held))
         return len(held)
 
-    def match(self, tenant_id: str, provider: str, rules: MatchRules) -> MatchOutcome:
+    def match(
+        self, tenant_id: str, provider: str, run_id: str, rules: MatchRules, at: datetime
+    ) -> MatchOutcome:
         lines = self.table.staged.pop(tenant_id, [])
-        return match(lines, self._records(tenant_id, provider), rules)
+        outcome, drafts = match(lines, self._records(tenant_id, provider), rules)
+        for number, draft in enumerate(drafts, 1):
+            self.table.breaks.insert(to_break(tenant_id, run_id, number, draft, at))
+        return outcome
 
     def _records(self, tenant_id: str, provider: str) -> list[RecordView]:
         def in_ledger(transfer_id: str) -> bool:
@@ -140,10 +146,8 @@ class InMemoryReconciliation:
             lambda r: r.tenant_id == tenant_id and r.provider == provider and r.digest == digest
         )
 
-    def add_run(self, run: ReconciliationRun, breaks: Iterable[Break]) -> None:
+    def add_run(self, run: ReconciliationRun) -> None:
         self.table.runs.insert(run)
-        for item in breaks:
-            self.table.breaks.insert(item)
 
     def get_run(self, tenant_id: str, run_id: str) -> ReconciliationRun | None:
         return self.table.runs.get((tenant_id, run_id))

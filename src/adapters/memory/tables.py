@@ -90,6 +90,9 @@ class Tenants:
     def get(self, tenant_id: str) -> Tenant | None:
         return self.table.get((tenant_id, tenant_id))
 
+    def ids(self) -> list[str]:
+        return sorted(tenant.id for tenant in self.table.rows())
+
     def update(self, tenant: Tenant) -> None:
         self.table.replace(tenant)
 

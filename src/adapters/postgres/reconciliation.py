@@ -14,6 +14,7 @@ Invariants
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Final
 
 import psycopg
@@ -23,14 +24,11 @@ from adapters.postgres.codec import dump, load, to_json
 from adapters.postgres.rows import Scope, guarded
 from payments_core.model.reconciliation import (
     Break,
-    BreakDraft,
     BreakKind,
     BreakStatus,
     MatchOutcome,
     MatchRules,
     ReconciliationRun,
-    RecordKind,
-    RecordView,
     StagedLine,
 )
 from payments_core.ports import Progress
@@ -151,8 +149,9 @@ NO_LINE: Final = (
     "NULL::bigint, NULL, NULL, NULL, NULL::bigint, NULL::bigint, NULL::bigint, NULL, NULL::timestamptz"
 )
 NO_RECORD: Final = (
-    "NULL, NULL, NULL, NULL::bigint, NULL, NULL::timestamptz, NULL, NULL::bigint, "
-    "NULL::boolean, NULL::boolean"
+    "NULL AS r_kind, NULL AS r_id, NULL AS r_status, NULL::bigint AS r_amount, NULL AS r_currency, "
+    "NULL::timestamptz AS r_created_at, NULL AS r_reference, NULL::bigint AS r_fee, "
+    "NULL::boolean AS r_settled, NULL::boolean AS r_in_ledger"
 )
 
 # Every break, in the order the core's matcher lists them: duplicates, then line by line, then
@@ -179,8 +178,9 @@ WITH checked AS (
     LEFT JOIN recon_pairs p ON p.line_number = l.line_number
     LEFT JOIN recon_records r ON r.kind = p.kind AND r.id = p.id),
 period AS (SELECT min(occurred_at) AS first, max(occurred_at) AS last FROM recon_stage)
-SELECT 0 AS part, 'duplicate_in_statement', NULL::bigint, f.first_line, {LINE_COLUMNS}, {NO_RECORD},
-       l.line_number AS line_order, NULL::text AS kind_order, NULL::text COLLATE "C" AS id_order
+SELECT 0 AS part, 'duplicate_in_statement' AS kind, NULL::bigint AS difference, f.first_line,
+       {LINE_COLUMNS}, {NO_RECORD}, l.line_number AS line_order, NULL::text AS kind_order,
+       NULL::text COLLATE "C" AS id_order
 FROM recon_stage l JOIN recon_firsts f ON f.type = l.type AND f.external_id = l.external_id
 WHERE l.line_number <> f.first_line
 UNION ALL
@@ -197,15 +197,43 @@ WHERE r.settled AND r.created_at BETWEEN period.first AND period.last - %(cutoff
 ORDER BY 1, line_order, kind_order, id_order
 """  # noqa: S608 - built from constants only
 
-COUNTS: Final = """
-SELECT (SELECT count(*) FROM recon_stage),
-       (SELECT count(*) FROM recon_stage s WHERE s.type NOT IN ('charge', 'refund', 'payout')
-          AND NOT EXISTS (SELECT 1 FROM recon_firsts f WHERE f.type = s.type AND f.external_id = s.external_id
-                          AND f.first_line <> s.line_number))
+# The breaks are written where they are found: only their counts come back to Python.
+WRITE_BREAKS: Final = """
+CREATE TEMP TABLE recon_breaks ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY part, line_order, kind_order, id_order) AS n, found.*
+FROM ({breaks}) AS found;
+INSERT INTO reconciliation_breaks (tenant_id, id, run_id, kind, status, doc)
+SELECT %(tenant)s, ids.id, %(run)s, b.kind, 'open', jsonb_build_object(
+    'id', ids.id, 'tenant_id', %(tenant)s, 'run_id', %(run)s, 'kind', b.kind, 'created_at', %(at)s,
+    'line', CASE WHEN b.line_number IS NULL THEN NULL ELSE jsonb_strip_nulls(jsonb_build_object(
+        'firstLineNumber', b.first_line)) || jsonb_build_object(
+        'lineNumber', b.line_number, 'type', b.type, 'externalId', b.external_id, 'reference', b.reference,
+        'gross', b.gross, 'fee', b.fee, 'net', b.net, 'currency', b.currency,
+        'occurredAt', b.occurred_at) END,
+    'record', CASE WHEN b.r_id IS NULL THEN NULL ELSE jsonb_build_object(
+        'kind', b.r_kind, 'id', b.r_id, 'status', b.r_status, 'amount', b.r_amount, 'currency', b.r_currency,
+        'fee', b.r_fee, 'providerReference', b.r_reference, 'createdAt', b.r_created_at,
+        'inLedger', b.r_in_ledger) END,
+    'difference', CASE WHEN b.difference IS NULL THEN NULL ELSE jsonb_build_object(
+        'minor', b.difference, 'currency', coalesce(b.currency, b.r_currency)) END,
+    'status', 'open', 'resolution', NULL, 'resolved_by', NULL, 'resolved_at', NULL, 'note', NULL)
+FROM recon_breaks b,
+     LATERAL (SELECT %(run)s || '.' || CASE WHEN b.n < 10000000 THEN lpad(b.n::text, 7, '0')
+                                            ELSE b.n::text END AS id) AS ids
 """
 
+COUNTS: Final = """
+SELECT (SELECT count(*) FROM recon_stage),
+       (SELECT count(*) FROM recon_kept),
+       (SELECT count(*) FROM recon_stage s WHERE s.type NOT IN ('charge', 'refund', 'payout')
+          AND NOT EXISTS (SELECT 1 FROM recon_firsts f WHERE f.type = s.type AND f.external_id = s.external_id
+                          AND f.first_line <> s.line_number)),
+       (SELECT count(*) FROM recon_breaks WHERE part = 1),
+       (SELECT coalesce(jsonb_object_agg(kind, n), '{}') FROM (
+            SELECT kind, count(*) AS n FROM recon_breaks GROUP BY kind) AS per_kind)
+"""
 
-DROP_ALL: Final = "DROP TABLE recon_pairs, recon_records, recon_kept, recon_firsts, recon_stage"
+DROP_ALL: Final = "DROP TABLE recon_breaks, recon_pairs, recon_records, recon_kept, recon_firsts, recon_stage"
 
 
 class PostgresReconciliation:
@@ -235,27 +263,24 @@ class PostgresReconciliation:
             progress(count)
         return count
 
-    def match(self, tenant_id: str, provider: str, rules: MatchRules) -> MatchOutcome:
-        params = {"tenant": tenant_id, "provider": provider, "window": rules.window, "cutoff": rules.cutoff}
+    def match(
+        self, tenant_id: str, provider: str, run_id: str, rules: MatchRules, at: datetime
+    ) -> MatchOutcome:
+        params = {
+            "tenant": tenant_id, "provider": provider, "run": run_id, "at": at.isoformat(),
+            "window": rules.window, "cutoff": rules.cutoff,
+        }  # fmt: skip
         with guarded():
             self._scope.enter(tenant_id)
             # Several statements in one simple query, values bound client-side: one round trip.
             script = psycopg.ClientCursor(self._conn)
-            script.execute(KEPT + RECORDS + ";" + PAIRS, params)
-            rows = self._conn.execute(BREAKS, params).fetchall()
-            total, informational = self._conn.execute(COUNTS).fetchone() or (0, 0)
+            script.execute("SET LOCAL TimeZone = 'UTC';" + KEPT + RECORDS + ";" + PAIRS, params)
+            script.execute(WRITE_BREAKS.format(breaks=BREAKS), params)
+            row = self._conn.execute(COUNTS).fetchone()
             self._conn.execute(DROP_ALL)
-        drafts = tuple(_draft(row) for row in rows)
-        pair_breaks = sum(1 for row in rows if row[0] == 1)
-        kept = self._kept_count(total, informational, rows)
-        return MatchOutcome(
-            lines=int(total), matched=kept - pair_breaks, informational=int(informational), breaks=drafts
-        )
-
-    @staticmethod
-    def _kept_count(total: int, informational: int, rows: list[Any]) -> int:
-        duplicates = sum(1 for row in rows if row[0] == 0)
-        return int(total) - int(informational) - duplicates
+        lines, kept, informational, pair_breaks, per_kind = row if row is not None else (0, 0, 0, 0, {})
+        counts = {kind.value: int(per_kind.get(kind.value, 0)) for kind in BreakKind}
+        return MatchOutcome(int(lines), int(kept) - int(pair_breaks), int(informational), counts)
 
     def find_run(self, tenant_id: str, provider: str, digest: str) -> ReconciliationRun | None:
         with guarded():
@@ -270,10 +295,10 @@ class PostgresReconciliation:
             ).fetchone()
         return load(ReconciliationRun, row[0]) if row else None
 
-    def add_run(self, run: ReconciliationRun, breaks: Iterable[Break]) -> None:
+    def add_run(self, run: ReconciliationRun) -> None:
         with guarded():
-            self._scope.enter(run.tenant_id)
-            self._conn.execute(
+            self._scope.execute(
+                run.tenant_id,
                 """INSERT INTO reconciliation_runs (tenant_id, id, provider, digest, started_at, doc)
                    VALUES (%s, %s, %s, %s, %s, %s)""",
                 (
@@ -284,12 +309,6 @@ class PostgresReconciliation:
                     run.started_at,
                     Jsonb(dump(run), dumps=to_json),
                 ),
-            )
-            # COPY is refused on a table under row-level security; executemany pipelines instead.
-            self._conn.cursor().executemany(
-                """INSERT INTO reconciliation_breaks (tenant_id, id, run_id, kind, status, doc)
-                   VALUES (%s, %s, %s, %s, %s, %s)""",
-                [(*_break_columns(item), Jsonb(dump(item), dumps=to_json)) for item in breaks],
             )
 
     def get_run(self, tenant_id: str, run_id: str) -> ReconciliationRun | None:
@@ -355,14 +374,3 @@ class PostgresReconciliation:
                 "UPDATE reconciliation_breaks SET status = %s, doc = %s WHERE tenant_id = %s AND id = %s",
                 (item.status.value, Jsonb(dump(item), dumps=to_json), item.tenant_id, item.id),
             )
-
-
-def _break_columns(item: Break) -> tuple[str, str, str, str, str]:
-    return (item.tenant_id, item.id, item.run_id, item.kind.value, item.status.value)
-
-
-def _draft(row: Any) -> BreakDraft:
-    kind = BreakKind(row[1])
-    line = StagedLine(*row[4:13]) if row[4] is not None else None
-    record = RecordView(RecordKind(row[13]), *row[14:23]) if row[13] is not None else None
-    return BreakDraft(kind, line=line, record=record, difference=row[2], first_line=row[3])

@@ -109,6 +109,11 @@ class Tenants(Repository[Tenant]):
         """Not locked: every use case reads its tenant, and no update depends on a concurrent one."""
         return self._doc(tenant_id, self.table.get_sql, (tenant_id,))
 
+    def ids(self) -> list[str]:
+        with guarded():
+            rows = self._execute(ALL_TENANTS, 'SELECT id FROM tenants ORDER BY id COLLATE "C"', ()).fetchall()
+        return [row[0] for row in rows]
+
     def update(self, tenant: Tenant) -> None:
         self._update(tenant.id, tenant)
 

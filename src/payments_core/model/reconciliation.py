@@ -181,10 +181,22 @@ class BreakDraft:
 
 @attrs.frozen
 class MatchOutcome:
+    """What a match found; the breaks themselves are written by the store, not carried here,
+    so a statement with millions of breaks costs no memory."""
+
     lines: int
     matched: int
     informational: int  # fee and adjustment lines: no record of ours to match them to
-    breaks: tuple[BreakDraft, ...]
+    counts: Mapping[str, int] = attrs.field(converter=freeze_metadata)
+
+    @property
+    def breaks(self) -> int:
+        return sum(self.counts.values())
+
+
+def break_id(run_id: str, number: int) -> str:
+    """Breaks are numbered from 1 in the matcher's order, so their ids sort in that order."""
+    return f"{run_id}.{number:07d}"
 
 
 @attrs.frozen

@@ -9,6 +9,7 @@ the unit of work it was called in, so a failed run leaves nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Protocol
 
 from payments_core.model.reconciliation import (
@@ -30,13 +31,17 @@ class ReconciliationStore(Protocol):
         """Hold these lines for the next `match` in this unit of work; returns how many."""
         ...
 
-    def match(self, tenant_id: str, provider: str, rules: MatchRules) -> MatchOutcome:
-        """Match the staged lines against this tenant's records of `provider` and the ledger."""
+    def match(
+        self, tenant_id: str, provider: str, run_id: str, rules: MatchRules, at: datetime
+    ) -> MatchOutcome:
+        """Match the staged lines against this tenant's records of `provider` and the ledger, and
+        write every break of run `run_id` (ids from `break_id`, in the matcher's order, created
+        `at`); the run itself is added after, in the same unit of work."""
         ...
 
     def find_run(self, tenant_id: str, provider: str, digest: str) -> ReconciliationRun | None: ...
 
-    def add_run(self, run: ReconciliationRun, breaks: Iterable[Break]) -> None: ...
+    def add_run(self, run: ReconciliationRun) -> None: ...
 
     def get_run(self, tenant_id: str, run_id: str) -> ReconciliationRun | None: ...
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -25,7 +25,6 @@ from payments_core import flows
 from payments_core.errors import NotFound, ValidationError
 from payments_core.model.reconciliation import (
     Break,
-    BreakDraft,
     BreakKind,
     BreakStatus,
     MatchRules,
@@ -95,19 +94,10 @@ def reconcile(
         if earlier is not None:
             return RunResult(earlier, replayed=True)
         started = deps.clock.now()
-        uow.reconciliation.stage(tenant_id, lines, progress)
-        outcome = uow.reconciliation.match(tenant_id, provider, rules)
         run_id = deps.ids.new_id("rec")
-        breaks = [
-            _break(tenant_id, run_id, number, draft, started)
-            for number, draft in enumerate(outcome.breaks, 1)
-        ]
-        resolved = 0
-        if auto_resolve:
-            breaks, resolved = _auto_resolve(uow, deps, provider, breaks, outcome.breaks)
-        counts = {kind.value: 0 for kind in BreakKind}
-        for item in breaks:
-            counts[item.kind.value] += 1
+        uow.reconciliation.stage(tenant_id, lines, progress)
+        outcome = uow.reconciliation.match(tenant_id, provider, run_id, rules, started)
+        resolved = _auto_resolve(uow, deps, provider, tenant_id, run_id) if auto_resolve else 0
         run = ReconciliationRun(
             id=run_id,
             tenant_id=tenant_id,
@@ -119,11 +109,11 @@ def reconcile(
             lines=outcome.lines,
             matched=outcome.matched,
             informational=outcome.informational,
-            counts=counts,
+            counts=outcome.counts,
             auto_resolved=resolved,
             statement_name=statement_name,
         )
-        uow.reconciliation.add_run(run, breaks)
+        uow.reconciliation.add_run(run)
         audit(
             uow, deps, principal, "reconciliation.run", "reconciliation_run", run.id, tenant_id,
             provider=provider, digest=digest, lines=run.lines, breaks=run.breaks, autoResolved=resolved,
@@ -202,74 +192,57 @@ def accept_break(deps: Deps, principal: Principal, break_id: str, note: str | No
         return done
 
 
-def _break(tenant_id: str, run_id: str, number: int, draft: BreakDraft, at: datetime) -> Break:
-    currency = (
-        draft.line.currency if draft.line is not None else draft.record.currency if draft.record else None
-    )
-    difference = (
-        Money(draft.difference, currency) if draft.difference is not None and currency is not None else None
-    )
-    line = draft.line.evidence() if draft.line is not None else None
-    if line is not None and draft.first_line is not None:
-        line["firstLineNumber"] = draft.first_line
-    return Break(
-        id=f"{run_id}.{number:07d}",
-        tenant_id=tenant_id,
-        run_id=run_id,
-        kind=draft.kind,
-        created_at=at,
-        line=line,
-        record=draft.record.evidence() if draft.record is not None else None,
-        difference=difference,
-    )
-
-
-def _auto_resolve(
-    uow: UnitOfWork, deps: Deps, provider: str, breaks: list[Break], drafts: Iterable[BreakDraft]
-) -> tuple[list[Break], int]:
+def _auto_resolve(uow: UnitOfWork, deps: Deps, provider: str, tenant_id: str, run_id: str) -> int:
     """Rule `complete_pending`: settle what the provider settled, through the webhook's code path."""
-    out: list[Break] = []
     resolved = 0
     now = deps.clock.now()
-    for item, draft in zip(breaks, drafts, strict=True):
-        if item.kind is BreakKind.STATUS_MISMATCH and _settle_pending(uow, deps, provider, item, draft):
-            out.append(item.resolved(AUTO_COMPLETE, "system", now))
-            audit(
-                uow, deps, None, "reconciliation.break_auto_resolved", "reconciliation_break", item.id,
-                item.tenant_id, kind=item.kind.value, rule=AUTO_COMPLETE,
-            )  # fmt: skip
-            resolved += 1
-        else:
-            out.append(item)
-    return out, resolved
+    after: str | None = None
+    while True:
+        page = uow.reconciliation.breaks(
+            tenant_id, run_id, BreakKind.STATUS_MISMATCH, BreakStatus.OPEN, MAX_PAGE, after
+        )
+        for item in page:
+            if _settle_pending(uow, deps, provider, item):
+                uow.reconciliation.update_break(item.resolved(AUTO_COMPLETE, "system", now))
+                audit(
+                    uow, deps, None, "reconciliation.break_auto_resolved", "reconciliation_break", item.id,
+                    item.tenant_id, kind=item.kind.value, rule=AUTO_COMPLETE,
+                )  # fmt: skip
+                resolved += 1
+        if len(page) < MAX_PAGE:
+            return resolved
+        after = page[-1].id
 
 
-def _settle_pending(uow: UnitOfWork, deps: Deps, provider: str, item: Break, draft: BreakDraft) -> bool:
-    record, line = draft.record, draft.line
+def _settle_pending(uow: UnitOfWork, deps: Deps, provider: str, item: Break) -> bool:
+    """Settle the break's record if it is still pending and the statement's amount is its own."""
+    record, line = item.record, item.line
     if record is None or line is None:
         return False
-    if record.kind is RecordKind.PAYMENT:
-        payment = uow.payments.get(item.tenant_id, record.id)
+    kind = RecordKind(record["kind"])
+    if kind is RecordKind.PAYMENT:
+        payment = uow.payments.get(item.tenant_id, str(record["id"]))
         if payment is None or payment.status is not PaymentStatus.PENDING:
             return False
         complete_payment(uow, deps, payment)
         return True
     event_type, pending = (
-        (ProviderEventType.REFUND_SUCCEEDED, record.status == RefundStatus.PENDING.value)
-        if record.kind is RecordKind.REFUND
-        else (ProviderEventType.PAYOUT_SETTLED, record.status == WithdrawalStatus.PROCESSING.value)
+        (ProviderEventType.REFUND_SUCCEEDED, record["status"] == RefundStatus.PENDING.value)
+        if kind is RecordKind.REFUND
+        else (ProviderEventType.PAYOUT_SETTLED, record["status"] == WithdrawalStatus.PROCESSING.value)
     )
-    if not pending or record.provider_reference is None:
+    reference = record.get("providerReference")
+    if not pending or not isinstance(reference, str):
         return False
     event = ProviderEvent(
         provider=provider,
         event_id=f"recon:{item.id}",
         type=event_type,
-        reference=record.provider_reference,
-        occurred_at=line.occurred_at,
-        amount=Money(record.amount, record.currency),
+        reference=reference,
+        occurred_at=datetime.fromisoformat(str(line["occurredAt"])),
+        amount=Money(int(record["amount"]), str(record["currency"])),
     )
-    if record.kind is RecordKind.REFUND:
+    if kind is RecordKind.REFUND:
         return refunds.apply_refund_event(uow, deps, event)
     return wallet.apply_payout_event(uow, deps, event)
 
@@ -282,3 +255,47 @@ def _check_digest(digest: str) -> None:
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+
+
+def run_view(run: ReconciliationRun) -> dict[str, Any]:
+    """A run as the API and the CLI's reports show it."""
+    return {
+        "id": run.id,
+        "provider": run.provider,
+        "digest": run.digest,
+        "statement": run.statement_name,
+        "startedBy": run.started_by,
+        "startedAt": run.started_at.isoformat(),
+        "finishedAt": run.finished_at.isoformat(),
+        "durationMs": run.duration_ms,
+        "lines": run.lines,
+        "matched": run.matched,
+        "informational": run.informational,
+        "breaks": run.breaks,
+        "autoResolved": run.auto_resolved,
+        "counts": dict(run.counts),
+    }
+
+
+def break_view(item: Break) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "runId": item.run_id,
+        "kind": item.kind.value,
+        "status": item.status.value,
+        "difference": item.difference.minor if item.difference is not None else None,
+        "currency": item.difference.currency if item.difference is not None else _currency_of(item),
+        "line": dict(item.line) if item.line is not None else None,
+        "record": dict(item.record) if item.record is not None else None,
+        "resolution": item.resolution,
+        "resolvedBy": item.resolved_by,
+        "resolvedAt": item.resolved_at.isoformat() if item.resolved_at is not None else None,
+        "note": item.note,
+    }
+
+
+def _currency_of(item: Break) -> str | None:
+    for evidence in (item.line, item.record):
+        if evidence is not None and isinstance(evidence.get("currency"), str):
+            return str(evidence["currency"])
+    return None

@@ -70,6 +70,12 @@ def _definition(tenant: Tenant) -> tuple[object, ...]:
     )
 
 
+def tenant_ids(deps: Deps) -> list[str]:
+    """Every tenant's id: for the operator's tools (the CLI), never for a tenant's caller."""
+    with deps.uow.reader() as uow:
+        return uow.tenants.ids()
+
+
 def get_tenant(deps: Deps, tenant_id: str) -> Tenant:
     """The tenant (for the operator's tools and the API edge), or `RESOURCE_NOT_FOUND`."""
     with deps.uow() as uow:

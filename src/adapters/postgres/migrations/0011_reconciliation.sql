@@ -28,7 +28,7 @@ CREATE TABLE reconciliation_breaks (
     status text NOT NULL CHECK (status IN ('open', 'resolved')),
     doc jsonb NOT NULL,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, run_id) REFERENCES reconciliation_runs (tenant_id, id)
+    FOREIGN KEY (tenant_id, run_id) REFERENCES reconciliation_runs (tenant_id, id) DEFERRABLE INITIALLY DEFERRED
 );
 CREATE INDEX reconciliation_breaks_of_run ON reconciliation_breaks (tenant_id, run_id, id);
 
