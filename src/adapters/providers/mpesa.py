@@ -1,0 +1,462 @@
+"""M-Pesa (Safaricom Daraja): STK push checkouts, B2C and B2B payouts, callbacks.
+
+Invariants
+- M-Pesa callbacks are NOT signed. The route accepts them only on a secret, unguessable URL and
+  passes that token as `secret`; `parse_webhook` refuses a callback that came without one. A parsed
+  callback is a claim, not a proof: the core must CONFIRM it by a status query (`stk_status`) before
+  it moves money. The confirmation wiring is the core's job; this adapter exposes the query.
+- Amounts are whole KES, as Daraja takes integers: an amount with cents or in another currency is
+  refused before any call, never rounded. Amounts read back are exact KES minor units (Amount * 100):
+  JSON decimals are read as `Decimal`, never as floats.
+- Every call goes through `ProviderHttp`. The OAuth token is cached per (tenant, mode) by `TokenCache`
+  (~1 h); a 401 or an "Invalid Access Token" answer drops it and the call is made once more.
+- Money-moving POSTs (STK push, B2C, B2B) are never retried: Daraja has no idempotency header.
+  A B2C payout carries our withdrawal id as `OriginatorConversationID`, which Safaricom keeps
+  unique, so a repeated request is refused rather than paid twice.
+- Event ids collapse duplicates: `stk:<CheckoutRequestID>`, `payout:<ConversationID>`.
+- No URL, credential, token, phone number or body appears in an exception message.
+
+Choices
+- Credentials per (tenant, mode): consumer_key, consumer_secret, shortcode, passkey, initiator_name,
+  security_credential (the initiator password encrypted with Safaricom's certificate), callback_url
+  (the secret callback URL, used as CallBackURL, ResultURL and QueueTimeOutURL).
+- STK ResultCode 0 is a success, 1019 an expiry, any other (1032 cancelled, 1, 2001...) a failure.
+- `start_checkout` answers `redirect_url=""`: there is no page; the prompt appears on the phone.
+- A payout's `provider_reference` is the `OriginatorConversationID`: for B2C it is our withdrawal
+  id, known before the call and echoed in the Result, so the Result matches even if our copy of the
+  answer was lost; for B2B Safaricom assigns it and echoes it the same way.
+- `refund` is unsupported (InvalidOperation): a reversal undoes a whole transaction only, needs a
+  separate organisation permission, and its unsigned Result cannot be told from a payout's. Refund a
+  customer with a B2C payout instead.
+- `create_payment` is not offered: M-Pesa has no direct card or bank payment.
+- Daraja answers a query on a push still being processed with HTTP 500 (errorCode 500.001.1001);
+  the shared HTTP policy turns that into `ProviderUnavailable`, which a janitor treats like `None`:
+  no verdict yet, ask again later.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Final
+
+import httpx
+
+from adapters.providers.http_policy import Credentials, ProviderHttp, TokenCache
+from payments_core.errors import (
+    InvalidAmount,
+    InvalidOperation,
+    ProviderUnavailable,
+    Unauthenticated,
+    ValidationError,
+)
+from payments_core.money import Money
+from payments_core.ports import (
+    CheckoutRequest,
+    Clock,
+    DirectPaymentRequest,
+    DirectPaymentResult,
+    PayoutRequest,
+    ProviderCheckout,
+    ProviderEvent,
+    ProviderEventType,
+    ProviderReceipt,
+    RefundRequest,
+)
+
+PROVIDER: Final = "mpesa"
+SANDBOX_URL: Final = "https://sandbox.safaricom.co.ke"
+# Kenya keeps East Africa Time all year (no daylight saving): Africa/Nairobi is UTC+3.
+NAIROBI: Final = timezone(timedelta(hours=3), "EAT")
+CANCELLED_BY_USER: Final = 1032
+EXPIRED: Final = 1019
+STILL_PROCESSING: Final = "500.001.1001"
+ACCESS_REFUSED: Final = "404.001.03"  # Daraja's "Invalid Access Token"
+_MSISDN = re.compile(r"254[17][0-9]{8}")
+_TILL = re.compile(r"[0-9]{5,7}")
+
+
+class MpesaProvider:
+    def __init__(
+        self,
+        credentials: Credentials,
+        clock: Clock,
+        base_url: str = SANDBOX_URL,
+        *,
+        http: ProviderHttp | None = None,
+    ) -> None:
+        """`credentials(tenant, livemode)` -> the tenant's keys (see the module docstring); `http`
+        overrides the client built for `base_url` (tests pass one with short timeouts)."""
+        self._credentials = credentials
+        self._clock = clock
+        self._http = http if http is not None else ProviderHttp(PROVIDER, base_url)
+        self._tokens = TokenCache(self._fetch_token)
+
+    @property
+    def name(self) -> str:
+        return PROVIDER
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the provider port -----------------------------------------------------------------
+
+    def start_checkout(self, request: CheckoutRequest) -> ProviderCheckout:
+        """An STK push: the customer confirms on the phone; the callback (confirmed) says how it went."""
+        amount = whole_kes(request.amount)
+        phone = msisdn(request.customer_phone_number or "")
+        creds = self._credentials(request.tenant_id, request.livemode)
+        shortcode = _credential(creds, "shortcode")
+        answer = self._post(
+            request.tenant_id,
+            request.livemode,
+            "/mpesa/stkpush/v1/processrequest",
+            {
+                **self._password(creds),
+                "TransactionType": "CustomerPayBillOnline",
+                "Amount": amount,
+                "PartyA": phone,
+                "PartyB": shortcode,
+                "PhoneNumber": phone,
+                "CallBackURL": _credential(creds, "callback_url"),
+                "AccountReference": (request.reference or request.session_id)[:12],
+                "TransactionDesc": "Payment",
+            },
+        )
+        return ProviderCheckout(provider_reference=_text(answer, "CheckoutRequestID"), redirect_url="")
+
+    def create_payment(self, request: DirectPaymentRequest) -> DirectPaymentResult:
+        raise InvalidOperation("M-Pesa offers no direct payments; start a checkout", provider=PROVIDER)
+
+    def refund(self, request: RefundRequest) -> ProviderReceipt:
+        raise InvalidOperation(
+            "M-Pesa refunds are not supported; refund the customer with a payout", provider=PROVIDER
+        )
+
+    def payout(self, request: PayoutRequest) -> ProviderReceipt:
+        """B2C to a phone (`mpesa`) or B2B to a till (`till`); the Result arrives later."""
+        amount = whole_kes(request.amount)
+        creds = self._credentials(request.tenant_id, request.livemode)
+        common = {
+            "SecurityCredential": _credential(creds, "security_credential"),
+            "Amount": amount,
+            "PartyA": _credential(creds, "shortcode"),
+            "Remarks": f"Withdrawal {request.withdrawal_id}"[:100],
+            "QueueTimeOutURL": _credential(creds, "callback_url"),
+            "ResultURL": _credential(creds, "callback_url"),
+        }
+        if request.method_type == "mpesa":
+            command, path = "b2c", "/mpesa/b2c/v3/paymentrequest"
+            body = {
+                "OriginatorConversationID": request.withdrawal_id,
+                "InitiatorName": _credential(creds, "initiator_name"),
+                "CommandID": "BusinessPayment",
+                **common,
+                "PartyB": msisdn(request.method_details.get("phone_number", "")),
+                "Occassion": "",
+            }
+        elif request.method_type == "till":
+            command, path = "b2b", "/mpesa/b2b/v1/paymentrequest"
+            body = {
+                "Initiator": _credential(creds, "initiator_name"),
+                "CommandID": "BusinessBuyGoods",
+                "SenderIdentifierType": "4",
+                "RecieverIdentifierType": "4",
+                **common,
+                "PartyB": till_number(request.method_details.get("till_number", "")),
+                "AccountReference": request.withdrawal_id[:12],
+            }
+        else:
+            raise InvalidOperation(
+                "M-Pesa pays out to an M-Pesa phone or a till only", methodType=request.method_type
+            )
+        answer = self._post(request.tenant_id, request.livemode, path, body)
+        conversation = _text(answer, "ConversationID")
+        originator = _text(answer, "OriginatorConversationID")
+        return ProviderReceipt(
+            provider_reference=originator,
+            details={
+                "provider": PROVIDER,
+                "command": command,
+                "conversation_id": conversation,
+                "originator_conversation_id": originator,
+                "response_code": str(answer.get("ResponseCode", "")),
+            },
+        )
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, secret: str | None = None
+    ) -> list[ProviderEvent]:
+        """An STK callback or a B2C/B2B Result, normalised; unsigned, so confirm before moving money."""
+        if not secret:
+            raise Unauthenticated("M-Pesa callbacks are accepted only on their secret URL")
+        payload = _object(body)
+        if payload is None:
+            raise ValidationError("an M-Pesa callback is a JSON object")
+        try:
+            if "Body" in payload:
+                return [self._stk_event(payload["Body"]["stkCallback"])]
+            if "Result" in payload:
+                return [self._result_event(payload["Result"])]
+        except (KeyError, TypeError, ValueError, ArithmeticError) as bad:
+            raise ValidationError("malformed M-Pesa callback") from bad
+        raise ValidationError("not an M-Pesa STK callback or result")
+
+    # --- status queries, for confirming callbacks and for the janitor ------------------------
+
+    def stk_status(
+        self, tenant_id: str, livemode: bool, checkout_request_id: str
+    ) -> ProviderEventType | None:
+        """What became of an STK push: succeeded, failed, expired, or None while still processing."""
+        body = {
+            **self._password(self._credentials(tenant_id, livemode)),
+            "CheckoutRequestID": checkout_request_id,
+        }
+        response = self._send(tenant_id, livemode, "/mpesa/stkpushquery/v1/query", body, idempotent=True)
+        answer = _json_of(response)
+        if answer.get("errorCode") == STILL_PROCESSING:
+            return None
+        _refuse_errors(response, answer)
+        try:
+            return stk_outcome(int(str(answer["ResultCode"])))
+        except (KeyError, ValueError):
+            raise _malformed() from None
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _password(self, creds: Mapping[str, str]) -> dict[str, str]:
+        shortcode = _credential(creds, "shortcode")
+        timestamp = self._clock.now().astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
+        secret = f"{shortcode}{_credential(creds, 'passkey')}{timestamp}".encode()
+        password = base64.b64encode(secret).decode()
+        return {"BusinessShortCode": shortcode, "Password": password, "Timestamp": timestamp}
+
+    def _post(self, tenant_id: str, livemode: bool, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        response = self._send(tenant_id, livemode, path, body, idempotent=False)
+        answer = _json_of(response)
+        _refuse_errors(response, answer)
+        if str(answer.get("ResponseCode", "0")) != "0":
+            raise InvalidOperation("the mpesa provider refused the request", provider=PROVIDER)
+        return answer
+
+    def _send(
+        self, tenant_id: str, livemode: bool, path: str, body: Mapping[str, Any], *, idempotent: bool
+    ) -> httpx.Response:
+        """One call with the cached token; a refused token is dropped and the call made once more."""
+        key = _cache_key(tenant_id, livemode)
+        for _ in range(2):
+            token = self._tokens.get(key)
+            response = self._http.request(
+                "POST", path, json=body, headers={"Authorization": f"Bearer {token}"}, idempotent=idempotent
+            )
+            if not _token_refused(response):
+                return response
+            self._tokens.forget(key)
+        raise ProviderUnavailable(
+            "the mpesa provider refused a fresh token", provider=PROVIDER, reason="token"
+        )
+
+    def _fetch_token(self, key: str) -> tuple[str, float]:
+        tenant_id, _, mode = key.rpartition(":")
+        creds = self._credentials(tenant_id, mode == "live")
+        response = self._http.request(
+            "GET",
+            "/oauth/v1/generate",
+            params={"grant_type": "client_credentials"},
+            auth=(_credential(creds, "consumer_key"), _credential(creds, "consumer_secret")),
+        )
+        if response.status_code != 200:
+            raise ProviderUnavailable(
+                "the mpesa provider refused the credentials", provider=PROVIDER, reason="credentials"
+            )
+        answer = _json_of(response)
+        try:
+            return str(answer["access_token"]), float(str(answer["expires_in"]))
+        except (KeyError, ValueError):
+            raise _malformed() from None
+
+    def _stk_event(self, callback: Mapping[str, Any]) -> ProviderEvent:
+        code = int(str(callback["ResultCode"]))
+        checkout_id = str(callback["CheckoutRequestID"])
+        details = {
+            "merchant_request_id": str(callback.get("MerchantRequestID", "")),
+            "result_code": str(code),
+            "result_desc": str(callback.get("ResultDesc", ""))[:200],
+        }
+        kind = stk_outcome(code)
+        amount = None
+        occurred_at = self._clock.now()
+        if kind is ProviderEventType.PAYMENT_SUCCEEDED:
+            items = _pairs(callback["CallbackMetadata"]["Item"], "Name")
+            amount = _kes(items["Amount"])
+            occurred_at = _nairobi_time(items.get("TransactionDate")) or occurred_at
+            receipt = str(items["MpesaReceiptNumber"])
+            details["payment_id"] = receipt  # the core keeps it as the payment's provider reference
+            details["mpesa_receipt_number"] = receipt
+            details["phone_number"] = str(items.get("PhoneNumber", ""))
+        else:
+            details["reason"] = "cancelled" if code == CANCELLED_BY_USER else f"result_code_{code}"
+        return ProviderEvent(
+            provider=PROVIDER,
+            event_id=f"stk:{checkout_id}",
+            type=kind,
+            reference=checkout_id,
+            occurred_at=occurred_at,
+            amount=amount,
+            details=details,
+        )
+
+    def _result_event(self, result: Mapping[str, Any]) -> ProviderEvent:
+        code = int(str(result["ResultCode"]))
+        conversation = str(result["ConversationID"])
+        parameters = _pairs((result.get("ResultParameters") or {}).get("ResultParameter", []), "Key")
+        details = {
+            "conversation_id": conversation,
+            "originator_conversation_id": str(result["OriginatorConversationID"]),
+            "transaction_id": str(result.get("TransactionID", "")),
+            "result_code": str(code),
+            "result_desc": str(result.get("ResultDesc", ""))[:200],
+        }
+        amount = None
+        if code == 0:
+            kind = ProviderEventType.PAYOUT_SETTLED
+            raw = parameters.get("TransactionAmount", parameters.get("Amount"))
+            amount = None if raw is None else _kes(raw)
+            details["receipt"] = str(parameters.get("TransactionReceipt", result.get("TransactionID", "")))
+        else:
+            kind = ProviderEventType.PAYOUT_FAILED
+            details["reason"] = f"result_code_{code}"
+        return ProviderEvent(
+            provider=PROVIDER,
+            event_id=f"payout:{conversation}",
+            type=kind,
+            reference=details["originator_conversation_id"],
+            occurred_at=self._clock.now(),
+            amount=amount,
+            details=details,
+        )
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+
+def stk_outcome(result_code: int) -> ProviderEventType:
+    """0 paid; 1019 expired; anything else (1032 cancelled, 1 insufficient funds, 2001 wrong PIN) failed."""
+    if result_code == 0:
+        return ProviderEventType.PAYMENT_SUCCEEDED
+    if result_code == EXPIRED:
+        return ProviderEventType.PAYMENT_EXPIRED
+    return ProviderEventType.PAYMENT_FAILED
+
+
+def whole_kes(amount: Money) -> int:
+    """The integer Daraja takes; cents, other currencies and non-positive amounts are refused."""
+    if amount.currency != "KES":
+        raise ValidationError("M-Pesa pays and collects in KES only", currency=amount.currency)
+    if amount.minor <= 0:
+        raise InvalidAmount("M-Pesa amounts must be positive")
+    units, cents = divmod(amount.minor, 100)
+    if cents:
+        raise InvalidAmount("M-Pesa takes whole KES; this amount has cents", currency="KES", decimals=0)
+    return units
+
+
+def msisdn(phone: str) -> str:
+    """A Kenyan mobile number as Daraja wants it: 2547XXXXXXXX (or 2541…), from 07…, +254… or 254…."""
+    digits = re.sub(r"[\s\-()]", "", phone).removeprefix("+")
+    if digits.startswith("0") and len(digits) == 10:
+        digits = "254" + digits[1:]
+    elif len(digits) == 9 and digits[:1] in {"7", "1"}:
+        digits = "254" + digits
+    if not _MSISDN.fullmatch(digits):
+        raise ValidationError("an M-Pesa phone number is 2547XXXXXXXX", field="phone_number")
+    return digits
+
+
+def till_number(till: str) -> str:
+    if not _TILL.fullmatch(till.strip()):
+        raise ValidationError("a till number is 5 to 7 digits", field="till_number")
+    return till.strip()
+
+
+def _cache_key(tenant_id: str, livemode: bool) -> str:
+    return f"{tenant_id}:{'live' if livemode else 'test'}"
+
+
+def _credential(creds: Mapping[str, str], name: str) -> str:
+    value = creds.get(name)
+    if not value:
+        raise ProviderUnavailable(
+            "the tenant's mpesa configuration is incomplete", provider=PROVIDER, missing=name
+        )
+    return str(value)
+
+
+def _object(content: bytes) -> dict[str, Any] | None:
+    """A JSON object with its decimals as `Decimal`; None for anything else."""
+    try:
+        value = json.loads(content, parse_float=Decimal)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _json_of(response: httpx.Response) -> dict[str, Any]:
+    answer = _object(response.content)
+    if answer is None:
+        raise _malformed()
+    return answer
+
+
+def _malformed() -> ProviderUnavailable:
+    return ProviderUnavailable("the mpesa provider gave a malformed answer", provider=PROVIDER)
+
+
+def _refuse_errors(response: httpx.Response, answer: Mapping[str, Any]) -> None:
+    """A 4xx, or an `errorCode` answer, is Daraja's verdict on the request."""
+    if response.status_code >= 400 or "errorCode" in answer:
+        raise InvalidOperation(
+            "the mpesa provider refused the request",
+            provider=PROVIDER,
+            status=response.status_code,
+            errorCode=str(answer.get("errorCode", "")),
+        )
+
+
+def _token_refused(response: httpx.Response) -> bool:
+    """A 401, or Daraja's "Invalid Access Token" error (which it may send with another 4xx)."""
+    if response.status_code == 401:
+        return True
+    answer = _object(response.content) if response.status_code >= 400 else None
+    return answer is not None and answer.get("errorCode") == ACCESS_REFUSED
+
+
+def _text(answer: Mapping[str, Any], field: str) -> str:
+    value = answer.get(field)
+    if not value:
+        raise _malformed()
+    return str(value)
+
+
+def _pairs(items: Any, key: str) -> dict[str, Any]:
+    """Daraja's [{Name|Key, Value}] lists (a lone item may come unwrapped) as a mapping."""
+    listed = [items] if isinstance(items, dict) else list(items)
+    return {str(item[key]): item["Value"] for item in listed if "Value" in item}
+
+
+def _kes(value: Any) -> Money:
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise ValidationError("an M-Pesa amount is a number")
+    return Money.parse(value, "KES")
+
+
+def _nairobi_time(value: Any) -> datetime | None:
+    """TransactionDate 20191219102115, Nairobi time; None when absent or malformed."""
+    try:
+        return datetime.strptime(str(value), "%Y%m%d%H%M%S").replace(tzinfo=NAIROBI)
+    except ValueError:
+        return None
