@@ -74,12 +74,14 @@ class ProviderHttp:
         *,
         idempotent: bool | None = None,
         json: Any = None,
+        content: bytes | None = None,
         data: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> httpx.Response:
-        """One logical call; `idempotent` defaults to True for GET and False otherwise."""
+        """One logical call; `idempotent` defaults to True for GET and False otherwise. `content` is
+        a body already encoded (JSON with exact decimal numbers, say)."""
         repeatable = method.upper() == "GET" if idempotent is None else idempotent
         attempts = 1 + (self._retry.retries if repeatable else 0)
         reason = "unavailable"
@@ -88,8 +90,9 @@ class ProviderHttp:
                 self._sleep(self._retry.delay(attempt - 1))
             try:
                 response = self._client.request(
-                    method, path, json=json, data=data, params=params, headers=headers, auth=auth
-                )
+                    method, path, content=content, json=json, data=data, params=params, headers=headers,
+                    auth=auth,
+                )  # fmt: skip
             except httpx.TimeoutException:
                 reason = "timeout"
                 continue
