@@ -5,21 +5,34 @@ Invariants checked
   tenant's wallet with the payment's net amount (amount less its fee), once.
 - Fail shows the failure page, fails the payment, and leaves the wallet as it was.
 - A link's public page starts a checkout and lands the browser on that checkout's page.
-- Reloading the paid page (the browser posts the form again) and Pay clicked on a second copy of
-  the page both answer "Already finished": the wallet is still credited once.
-- With a success URL, Pay sends the browser on to the merchant's page.
+- Pay and Fail land on a result page (Post/Redirect/Get): reloading it shows the result again
+  without posting, and Pay clicked on a second copy of the page answers "Already finished"; the
+  wallet is still credited once.
+- With a success (cancel) URL, Pay (Fail) sends the browser on to the merchant's page on another
+  origin: the pages' Content-Security-Policy lets the form's redirect through.
+- At a phone's width the page fits the screen and its buttons are tap targets at least 44 px tall.
+- Over a per-IP limit the browser is shown a "Too many requests" page.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import attrs
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
+from adapters.memory.edge import InMemoryRateLimiter
+from entrypoints.http import create_app
+from entrypoints.http.settings import SEED_LIMITS, HttpSettings, Limit, Per
 from payments_core.money import Money
+from tests.browser.conftest import serving
 
 NAVIGATION_SECONDS = 10
+MIN_TAP_TARGET_PX = 44
+PHONE = (360, 740)  # a common small phone's CSS viewport
 
 
 def page_text(browser: WebDriver) -> str:
@@ -72,12 +85,14 @@ def test_pay_shows_the_success_page_and_credits_the_wallet(api, site, browser):
     browser.get(f"{site}/sandbox/checkout/{session.id}")
     assert heading(browser) == "Sandbox checkout"
     shown = page_text(browser)
-    assert "1234.50 KES" in shown and "order-browser-1" in shown, shown
+    assert "1,234.50 KES" in shown and "order-browser-1" in shown and "TEST MODE" in shown, shown
     assert payment_of(api, acme, session).status.value == "pending"
 
     click(browser, "Pay")
     wait_for_heading(browser, "Payment completed")
-    assert "You paid 1234.50 KES." in page_text(browser)
+    assert browser.current_url == f"{site}/sandbox/checkout/{session.id}/result"
+    shown = page_text(browser)
+    assert "You paid 1,234.50 KES." in shown and session.payment_id in shown, shown
     payment = payment_of(api, acme, session)
     assert payment.status.value == "completed"
     assert available(api, acme) - before == net_of(payment) and net_of(payment).minor > 0
@@ -109,9 +124,9 @@ def test_the_link_page_starts_a_checkout_that_the_browser_pays(api, site, browse
     before = available(api, acme)
 
     browser.get(f"{site}/pay/{link.slug}")
-    assert heading(browser) == "tee-shirt"
+    assert heading(browser) == "A blue tee-shirt, size M"
     shown = page_text(browser)
-    assert "12.50 KES" in shown and "A blue tee-shirt, size M" in shown, shown
+    assert "12.50 KES" in shown and "tee-shirt" in shown and f"Payment to Tenant {acme.id}" in shown, shown
 
     click(browser, "Pay")
     wait_for_heading(browser, "Sandbox checkout")
@@ -147,9 +162,11 @@ def test_a_reload_or_a_second_pay_click_pays_once(api, site, browser):
     credited = available(api, acme)
     assert credited - before == net_of(payment_of(api, acme, session))
 
-    browser.refresh()  # a reload of the paid page posts the Pay form again
-    wait_for_heading(browser, "Already finished")
-    assert "This checkout is completed." in page_text(browser)
+    result_url = browser.current_url
+    browser.refresh()  # the paid page is a GET: a reload shows it again and posts nothing
+    wait_for_heading(browser, "Payment completed")
+    assert browser.current_url == result_url == f"{site}/sandbox/checkout/{session.id}/result"
+    assert available(api, acme) == credited
 
     browser.switch_to.window(second_tab)
     click(browser, "Pay")
@@ -172,3 +189,56 @@ def test_pay_sends_the_browser_to_the_merchants_success_url(api, site, browser, 
     assert browser.current_url == f"{shop.base_url}/thanks?order=42"
     assert [path for path in shop.visited if path != "/favicon.ico"] == ["/thanks?order=42"]
     assert payment_of(api, acme, session).status.value == "completed"
+
+
+def test_fail_sends_the_browser_to_the_merchants_cancel_url(api, site, browser, shop):
+    acme = api.tenant(currency="KES")
+    session = open_session(
+        api, acme, "42.00", "order-cancel",
+        success_url=f"{shop.base_url}/thanks", cancel_url=f"{shop.base_url}/cancelled?order=43",
+    )  # fmt: skip
+
+    browser.get(f"{site}/sandbox/checkout/{session.id}")
+    click(browser, "Fail")
+    wait_for_heading(browser, "Back at the shop")
+    assert browser.current_url == f"{shop.base_url}/cancelled?order=43"
+    assert payment_of(api, acme, session).status.value == "failed"
+
+
+def test_at_a_phones_width_the_buttons_are_tap_targets_that_fit(api, site, browser):
+    acme = api.tenant(currency="KES")
+    session = open_session(api, acme, "1234567.89", "order-phone")
+    browser.set_window_size(*PHONE)
+
+    browser.get(f"{site}/sandbox/checkout/{session.id}")
+    viewport_width = browser.execute_script("return document.documentElement.clientWidth")
+    assert viewport_width <= PHONE[0]
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= viewport_width
+    buttons = {
+        label: browser.find_element(By.XPATH, f"//button[normalize-space()='{label}']")
+        for label in ("Pay", "Fail")
+    }
+    for label, button in buttons.items():
+        assert button.size["height"] >= MIN_TAP_TARGET_PX, (label, button.size)
+        assert button.location["x"] >= 0 and button.location["x"] + button.size["width"] <= viewport_width
+    # Pay is the primary action, a filled button; Fail a secondary, outlined one.
+    colours = {label: button.value_of_css_property("background-color") for label, button in buttons.items()}
+    assert colours["Pay"] != colours["Fail"], colours
+    body_font = browser.find_element(By.TAG_NAME, "body").value_of_css_property("font-size")
+    assert float(body_font.removesuffix("px")) >= 16
+    assert "1,234,567.89 KES" in page_text(browser)
+
+
+def test_over_the_per_address_limit_the_browser_is_told_to_retry_later(api, browser):
+    acme = api.tenant(currency="KES")
+    link = api.core.links.create_link(acme.principal(), amount=Money.parse("3.00", "KES"), reference="cap")
+    # Its own counter and a one-view limit, a day long: two loads a moment apart share one window.
+    limits = {**SEED_LIMITS, "links.view": Limit(Per.IP, 1, timedelta(days=1))}
+    runtime = attrs.evolve(api.runtime, limiter=InMemoryRateLimiter(), settings=HttpSettings(limits=limits))
+    with serving(create_app(runtime)) as limited_site:
+        browser.get(f"{limited_site}/pay/{link.slug}")
+        assert heading(browser) == "Payment to Tenant " + acme.id
+        browser.get(f"{limited_site}/pay/{link.slug}")
+        assert heading(browser) == "Too many requests"
+        assert "Please retry in" in page_text(browser)
+        assert not browser.find_elements(By.TAG_NAME, "form")

@@ -1,5 +1,6 @@
-"""The app factory: every controller under `/api/v1`, behind the request pipeline, with one
-exception handler per error family and the OpenAPI document with interactive docs at `/docs`."""
+"""The app factory: every controller under `/api/v1` and the hosted pages, behind the request
+pipeline, with one exception handler per error family and the OpenAPI document with interactive
+docs at `/docs`."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from entrypoints.http.controllers import (
     mercadopago,
     mfa,
     payments,
+    reconciliation,
     refunds,
     sandbox,
     sessions,
@@ -54,6 +56,7 @@ CONTROLLERS: tuple[ModuleType, ...] = (
     deliveries,
     mfa,
     audit,
+    reconciliation,
     sandbox,
 )
 
@@ -67,8 +70,10 @@ def create_app(runtime: HttpRuntime, debug: bool = False) -> Litestar:
         return RequestPipeline(app, runtime, shared)
 
     api = Router(path=API_BASE, route_handlers=routes, middleware=[pipeline])
+    # The hosted pages pass the same pipeline: their per-IP limits are the API's own buckets.
+    pages = Router(path="/", route_handlers=PAGES, middleware=[pipeline])
     return Litestar(
-        route_handlers=[api, *PAGES],
+        route_handlers=[api, pages],
         dependencies={
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),

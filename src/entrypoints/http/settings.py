@@ -47,6 +47,9 @@ SEED_LIMITS: Final[Mapping[str, Limit]] = MappingProxyType(
         # Not in a seed: guessing a 6-digit code must stay slow, whoever holds the token.
         "mfa.enroll": Limit(Per.USER, 10),
         "mfa.verify": Limit(Per.USER, 10),
+        # Not in a seed: Pay and Fail on the hosted sandbox checkout page. A customer needs one;
+        # a shared address (an office, a carrier's NAT) a few more.
+        "pages.submit": Limit(Per.IP, 10),
         "public": Limit(Per.IP, 60),
         # Health and readiness probes: never limited (a load balancer polls them all the time).
         "none": Limit(Per.IP, 0),
