@@ -32,7 +32,7 @@ from payments_core import PaymentsCore
 from payments_core.errors import DomainError
 from payments_core.model.reconciliation import Break, BreakStatus, MatchRules, ReconciliationRun
 from payments_core.policies import Principal, Scope
-from payments_core.services.reconciliation import RunResult, break_view, run_view, staged
+from payments_core.services.reconciliation import RunResult, break_view, run_view
 
 EXIT_CLEAN: Final = 0
 EXIT_BREAKS: Final = 1
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, core: PaymentsCore, tenants: Callable[[], list
     try:
         with _progress(err, total) as progress:
             result = core.reconciliation.reconcile(
-                operator, provider, digest, staged(source.lines()), rules,
+                operator, provider, digest, source.staged(), rules,
                 auto_resolve=not args.no_auto_resolve, statement_name=args.statement.name, progress=progress,
             )  # fmt: skip
     except StatementError as error:

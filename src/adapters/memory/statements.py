@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from payments_core.ports import StatementLine
+from payments_core.model.reconciliation import StagedLine
+from payments_core.ports.statements import StatementLine, staged_line
 
 
 class InMemoryStatement:
@@ -15,3 +16,6 @@ class InMemoryStatement:
 
     def lines(self) -> Iterator[StatementLine]:
         return iter(self._lines)
+
+    def staged(self) -> Iterator[StagedLine]:
+        return (staged_line(line) for line in self._lines)

@@ -21,8 +21,10 @@ from adapters.statements.reading import (
     balanced,
     currency_of,
     moment,
+    statement_line,
     text_lines,
 )
+from payments_core.model.reconciliation import StagedLine
 from payments_core.ports import StatementLine, StatementLineType
 
 PROVIDER = "generic"
@@ -38,15 +40,21 @@ class GenericStatement:
         self._provider = provider
 
     def lines(self) -> Iterator[StatementLine]:
+        return (statement_line(provider, line) for provider, line in self._rows())
+
+    def staged(self) -> Iterator[StagedLine]:
+        return (line for _, line in self._rows())
+
+    def _rows(self) -> Iterator[tuple[str, StagedLine]]:
         with text_lines(self._source) as text:
             table = Table(text, COLUMNS)
             if table.names != COLUMNS:
                 raise StatementError(1, f"the header must be exactly {','.join(COLUMNS)}")
             yield from self._parse(table)
 
-    def _parse(self, table: Table) -> Iterator[StatementLine]:
+    def _parse(self, table: Table) -> Iterator[tuple[str, StagedLine]]:
         expected = self._provider
-        amount = Amounts()
+        amount = Amounts().minor
         for number, row in table.rows():
             provider, external_id, kind_text, gross_text, fee_text, net_text, code, occurred, reference = row
             try:
@@ -61,10 +69,11 @@ class GenericStatement:
                 gross = amount(gross_text, "gross", currency, exponent)
                 fee = amount(fee_text, "fee", currency, exponent)
                 net = amount(net_text, "net", currency, exponent)
-                balanced(gross, fee, net)
+                balanced(gross, fee, net, currency)
                 occurred_at = moment(occurred, "occurred_at", None)
             except RowError as error:
                 raise StatementError(number, str(error)) from None
-            yield StatementLine(
-                number, provider, external_id, kind, gross, fee, net, occurred_at, reference or None
+            line = StagedLine(
+                number, kind.value, external_id, reference or None, gross, fee, net, currency, occurred_at
             )
+            yield provider, line

@@ -19,8 +19,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from adapters.statements.errors import StatementError
-from adapters.statements.reading import Amounts, RowError, Source, Table, currency_of, moment, text_lines
+from adapters.statements.reading import (
+    Amounts,
+    RowError,
+    Source,
+    Table,
+    currency_of,
+    moment,
+    statement_line,
+    text_lines,
+)
 from payments_core.errors import ValidationError
+from payments_core.model.reconciliation import StagedLine
 from payments_core.ports import StatementLine, StatementLineType
 
 PROVIDER = "mercadopago"
@@ -72,10 +82,13 @@ class MercadoPagoStatement:
         self._source = source
 
     def lines(self) -> Iterator[StatementLine]:
+        return (statement_line(PROVIDER, line) for line in self.staged())
+
+    def staged(self) -> Iterator[StagedLine]:
         with text_lines(self._source) as text:
             yield from self._parse(Table(text, COLUMNS))
 
-    def _parse(self, table: Table) -> Iterator[StatementLine]:
+    def _parse(self, table: Table) -> Iterator[StagedLine]:
         index = table.index
         date_at, source_at, reference_at = index["DATE"], index["SOURCE_ID"], index["EXTERNAL_REFERENCE"]
         record_at, description_at = index["RECORD_TYPE"], index["DESCRIPTION"]
@@ -86,10 +99,11 @@ class MercadoPagoStatement:
         )
         fee_columns = [(name, index[name]) for name in FEE_COLUMNS]
         currency, exponent = self._currency, self._exponent
-        amount = Amounts()
+        amounts = Amounts()
+        amount = amounts.minor
 
         def optional_amount(text: str, column: str) -> int:
-            return amount(text, column, currency, exponent).minor if text else 0
+            return amount(text, column, currency, exponent) if text else 0
 
         for number, row in table.rows():
             record = row[record_at]
@@ -108,23 +122,14 @@ class MercadoPagoStatement:
                     row[debit_at], "NET_DEBIT_AMOUNT"
                 )
                 fees = sum(optional_amount(row[at], name) for name, at in fee_columns)
-                kept = gross.minor - net
+                kept = gross - net
                 if kept not in (fees, -fees):
-                    raise RowError(
-                        f"gross {gross.minor} minus net {net} is not the fees {fees} (minor units)"
-                    )
+                    raise RowError(f"gross {gross} minus net {net} is not the fees {fees} (minor units)")
                 occurred_at = moment(row[date_at], "DATE", None)
-                fee, net_money = amount.of_minor(kept, currency), amount.of_minor(net, currency)
+                fee, net = amounts.checked(kept), amounts.checked(net)
             except RowError as error:
                 raise StatementError(number, str(error)) from None
-            yield StatementLine(
-                number,
-                PROVIDER,
-                row[source_at],
-                kind,
-                gross,
-                fee,
-                net_money,
+            yield StagedLine(
+                number, kind.value, row[source_at], row[reference_at] or None, gross, fee, net, currency,
                 occurred_at,
-                row[reference_at] or None,
-            )
+            )  # fmt: skip

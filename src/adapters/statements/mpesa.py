@@ -33,9 +33,11 @@ from adapters.statements.reading import (
     currency_of,
     formatted_moment,
     moment,
+    statement_line,
     text_lines,
 )
 from payments_core.errors import ValidationError
+from payments_core.model.reconciliation import StagedLine
 from payments_core.ports import StatementLine, StatementLineType
 
 PROVIDER = "mpesa"
@@ -77,12 +79,15 @@ class MpesaStatement:
         self._source = source
 
     def lines(self) -> Iterator[StatementLine]:
+        return (statement_line(PROVIDER, line) for line in self.staged())
+
+    def staged(self) -> Iterator[StagedLine]:
         spec = self._columns
         required = (spec.receipt, spec.completed_at, spec.details, spec.status, spec.paid_in, spec.withdrawn)
         with text_lines(self._source) as text:
             yield from self._parse(Table(text, required, [spec.reference] if spec.reference else []))
 
-    def _parse(self, table: Table) -> Iterator[StatementLine]:
+    def _parse(self, table: Table) -> Iterator[StagedLine]:
         spec, index = self._columns, table.index
         receipt_at, time_at, details_at = index[spec.receipt], index[spec.completed_at], index[spec.details]
         status_at, in_at, out_at = index[spec.status], index[spec.paid_in], index[spec.withdrawn]
@@ -90,13 +95,13 @@ class MpesaStatement:
         currency, exponent, separator = self._currency, self._exponent, spec.thousands_separator
         completed, skipped, keywords = spec.completed_statuses, spec.skipped_statuses, spec.type_keywords
         pattern, zone = spec.time_format, spec.zone
-        amount = Amounts()
-        zero = amount.of_minor(0, currency)
+        amounts = Amounts()
+        amount = amounts.minor
 
         def minor(text: str, column: str) -> int:
             if separator:
                 text = text.replace(separator, "")
-            return amount(text, column, currency, exponent).minor if text else 0
+            return amount(text, column, currency, exponent) if text else 0
 
         for number, row in table.rows():
             status = row[status_at]
@@ -111,7 +116,7 @@ class MpesaStatement:
                 paid_in, withdrawn = minor(row[in_at], spec.paid_in), abs(minor(row[out_at], spec.withdrawn))
                 if bool(paid_in) == bool(withdrawn):
                     raise RowError(f"exactly one of {spec.paid_in!r} and {spec.withdrawn!r} must be non-zero")
-                moved = amount.of_minor(paid_in - withdrawn, currency)
+                moved = amounts.checked(paid_in - withdrawn)
                 occurred_at = (
                     moment(row[time_at], spec.completed_at, zone)
                     if pattern is None
@@ -125,14 +130,5 @@ class MpesaStatement:
                 if keyword in details:
                     kind = keyword_kind
                     break
-            yield StatementLine(
-                number,
-                PROVIDER,
-                receipt,
-                kind,
-                moved,
-                zero,
-                moved,
-                occurred_at,
-                (row[reference_at] or None) if reference_at is not None else None,
-            )
+            reference = (row[reference_at] or None) if reference_at is not None else None
+            yield StagedLine(number, kind.value, receipt, reference, moved, 0, moved, currency, occurred_at)

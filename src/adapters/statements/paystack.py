@@ -21,8 +21,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from adapters.statements.errors import StatementError
-from adapters.statements.reading import Amounts, RowError, Source, Table, currency_of, moment, text_lines
-from payments_core.money import Money
+from adapters.statements.reading import (
+    Amounts,
+    RowError,
+    Source,
+    Table,
+    currency_of,
+    moment,
+    statement_line,
+    text_lines,
+)
+from payments_core.model.reconciliation import StagedLine
 from payments_core.ports import StatementLine, StatementLineType
 
 PROVIDER = "paystack"
@@ -62,10 +71,13 @@ class PaystackStatement:
         self._minor_units = minor_units
 
     def lines(self) -> Iterator[StatementLine]:
+        return (statement_line(PROVIDER, line) for line in self.staged())
+
+    def staged(self) -> Iterator[StagedLine]:
         with text_lines(self._source) as text:
             yield from self._parse(Table(text, REQUIRED, ("type",)))
 
-    def _parse(self, table: Table) -> Iterator[StatementLine]:
+    def _parse(self, table: Table) -> Iterator[StagedLine]:
         index = table.index
         id_at, reference_at, status_at = index["id"], index["reference"], index["status"]
         amount_at, fees_at, currency_at, paid_at = (
@@ -75,16 +87,16 @@ class PaystackStatement:
             index["paid_at"],
         )
         type_at = table.optional("type")
-        amount = Amounts()
+        amounts = Amounts()
         in_minor = self._minor_units
 
-        def money(text: str, column: str, currency: str, exponent: int) -> Money:
+        def money(text: str, column: str, currency: str, exponent: int) -> int:
             if not in_minor:
-                return amount(text, column, currency, exponent)
+                return amounts.minor(text, column, currency, exponent)
             digits = text[1:] if text[:1] == "-" else text
             if not (digits.isascii() and digits.isdigit() and len(digits) < 20):
                 raise RowError(f"{column}: subunit amounts are whole numbers ({text[:40]!r})")
-            return amount.of_minor(int(text), currency)
+            return amounts.checked(int(text))
 
         for number, row in table.rows():
             status = row[status_at].lower()
@@ -104,19 +116,19 @@ class PaystackStatement:
                 fee = money(row[fees_at], "fees", currency, exponent)
                 sign = SIGNS[kind]
                 if sign:
-                    gross = amount.of_minor(sign * abs(gross.minor), currency)
-                net = amount.of_minor(gross.minor - fee.minor, currency)
+                    gross = sign * abs(gross)
+                net = amounts.checked(gross - fee)
                 occurred_at = moment(row[paid_at], "paid_at")
             except RowError as error:
                 raise StatementError(number, str(error)) from None
-            yield StatementLine(
+            yield StagedLine(
                 number,
-                PROVIDER,
+                kind.value,
                 row[id_at],
-                kind,
+                row[reference_at] or None,
                 gross,
                 fee,
                 net,
+                currency,
                 occurred_at,
-                row[reference_at] or None,
             )

@@ -27,8 +27,10 @@ from adapters.statements.reading import (
     balanced,
     currency_of,
     moment,
+    statement_line,
     text_lines,
 )
+from payments_core.model.reconciliation import StagedLine
 from payments_core.ports import StatementLine, StatementLineType
 
 PROVIDER = "stripe"
@@ -68,11 +70,14 @@ class StripeStatement:
         self._reference_column = reference_column
 
     def lines(self) -> Iterator[StatementLine]:
+        return (statement_line(PROVIDER, line) for line in self.staged())
+
+    def staged(self) -> Iterator[StagedLine]:
         with text_lines(self._source) as text:
             table = Table(text, REQUIRED, (*OPTIONAL, *filter(None, [self._reference_column])))
             yield from self._parse(table)
 
-    def _parse(self, table: Table) -> Iterator[StatementLine]:
+    def _parse(self, table: Table) -> Iterator[StagedLine]:
         index = table.index
         txn, created, cur = index["balance_transaction_id"], index["created_utc"], index["currency"]
         gross_at, fee_at, net_at, category_at = (
@@ -83,37 +88,44 @@ class StripeStatement:
         )
         source_at, intent_at, charge_at = (table.optional(name) for name in OPTIONAL)
         reference_at = table.optional(self._reference_column)
-        charge = StatementLineType.CHARGE
-        amount = Amounts()
+        charge = StatementLineType.CHARGE.value
+        types = {category: kind.value for category, kind in CATEGORY_TYPES.items()}
+        currencies: dict[str, tuple[str, int]] = {}
+        amount = Amounts().minor
         for number, row in table.rows():
             try:
-                kind = CATEGORY_TYPES.get(row[category_at])
+                kind = types.get(row[category_at])
                 if kind is None:
                     raise RowError(f"reporting_category: unknown category {row[category_at][:40]!r}")
-                currency, exponent = currency_of(row[cur])
+                code = row[cur]
+                known = currencies.get(code)
+                if known is None:
+                    known = currencies[code] = currency_of(code)
+                currency, exponent = known
                 gross = amount(row[gross_at], "gross", currency, exponent)
                 fee = amount(row[fee_at], "fee", currency, exponent)
                 net = amount(row[net_at], "net", currency, exponent)
-                balanced(gross, fee, net)
+                if gross - fee != net:
+                    balanced(gross, fee, net, currency)
                 occurred_at = moment(row[created], "created_utc", UTC)
             except RowError as error:
                 raise StatementError(number, str(error)) from None
             source_id = row[source_at] if source_at is not None else ""
-            if kind is charge:
+            if kind == charge:
                 intent = row[intent_at] if intent_at is not None else ""
                 external_id = intent or (row[charge_at] if charge_at is not None else "") or source_id
             else:
                 external_id = source_id
             if not (external_id or row[txn]):
                 raise StatementError(number, "the row names no balance transaction and no source")
-            yield StatementLine(
+            yield StagedLine(
                 number,
-                PROVIDER,
-                external_id or row[txn],
                 kind,
+                external_id or row[txn],
+                (row[reference_at] or None) if reference_at is not None else None,
                 gross,
                 fee,
                 net,
+                currency,
                 occurred_at,
-                (row[reference_at] or None) if reference_at is not None else None,
             )

@@ -9,6 +9,7 @@ from typing import Protocol
 
 import attrs
 
+from payments_core.model.reconciliation import StagedLine
 from payments_core.money import Money
 
 
@@ -33,7 +34,20 @@ class StatementLine:
     reference: str | None = None
 
 
+def staged_line(line: StatementLine) -> StagedLine:
+    """A statement line as matching reads it: signed minor units of its one currency."""
+    return StagedLine(
+        line.line_number, line.type.value, line.external_id, line.reference, line.gross.minor,
+        line.fee.minor, line.net.minor, line.gross.currency, line.occurred_at,
+    )  # fmt: skip
+
+
 class StatementSource(Protocol):
     def lines(self) -> Iterator[StatementLine]:
         """Stream the statement's lines; a malformed row raises with its line number."""
+        ...
+
+    def staged(self) -> Iterator[StagedLine]:
+        """The same lines as `lines()`, as matching reads them (ints, no `Money`): the cheap form
+        for millions of lines streamed into a reconciliation."""
         ...

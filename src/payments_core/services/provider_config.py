@@ -7,7 +7,8 @@ are required on register, and how each is checked.
 Invariants
 - A secret reaches the repository only sealed by `deps.secret_box`; answers carry its masked hint
   (`APP_USR-…1234`), computed once at write time and kept in `ProviderConfig.secret_hints`, so a
-  read never opens the box. Only `provider_secret` opens it, for an adapter at call time.
+  read never opens the box. Only `provider_secret` and `provider_credentials` open it, for an
+  adapter at call time or a route verifying a signature.
 - A mask reveals a recognised public prefix (one a schema declares, e.g. `APP_USR-`, `sk_live_`)
   and at most the last 4 characters; a secret whose remainder is shorter than 12 characters shows
   no character of it at all.
@@ -20,6 +21,16 @@ Invariants
 - Audit events name the fields written, never their values.
 - Every read and write is scoped by the caller's tenant; the only unscoped lookup is by `url_id`,
   which is how an inbound provider webhook finds its tenant.
+
+Modes: one configuration per (tenant, provider) holds ONE credential set, and its mode is the
+credentials' own: the key's prefix for Stripe (`sk_live_`/`rk_live_` live, `sk_test_`/`rk_test_`
+test), Paystack (`sk_live_`/`sk_test_`) and MercadoPago (`APP_USR-` live, `TEST-` test); the
+`environment` setting for M-Pesa and Pesapal (`production` live, `sandbox` test).
+`provider_credentials` answers them for that mode only, `ProviderUnavailable` for the other one, so
+a test key never reaches live mode nor a live key test mode. Changing mode is a new register (POST).
+Both modes at once are not kept: the core sends test-mode traffic to the built-in sandbox, so a
+real provider is called in live mode; a test set serves only the provider's own test environment
+(confirming its webhooks), and holding both would need (tenant, provider, mode) as the key.
 """
 
 from __future__ import annotations
@@ -32,11 +43,12 @@ from typing import Any, Final
 
 import attrs
 
-from payments_core.errors import ValidationError
+from payments_core.errors import ProviderUnavailable, ValidationError
 from payments_core.model.integrations import ProviderConfig
 from payments_core.money import CURRENCY_EXPONENTS
 from payments_core.policies import Operation, Principal, StepUpAction, require_scope, require_step_up
 from payments_core.services.context import Deps, audit, found
+from payments_core.services.validation import validate_url
 
 FieldCheck = Callable[[str, object], object]
 
@@ -99,6 +111,13 @@ def _currency(field: str, value: object) -> str:
     if not isinstance(value, str) or value not in CURRENCY_EXPONENTS:
         raise ValidationError(f"{field} must be a known ISO 4217 currency code", field=field)
     return value
+
+
+def _https_url(field: str, value: object) -> str:
+    """Where a provider calls us back: https (plain http only for localhost, for development)."""
+    if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH:
+        raise ValidationError(f"{field} must be a URL of at most {MAX_TEXT_LENGTH} characters", field=field)
+    return validate_url(value, field)
 
 
 def _method_names(field: str, value: object) -> list[str]:
@@ -189,6 +208,8 @@ SCHEMAS: Final[Mapping[str, ProviderSchema]] = MappingProxyType(
                 "till_number": _setting(_text(pattern=_DIGITS)),
                 "initiator_name": _setting(_text(max_length=100), required=True),
                 "environment": _setting(_choice(ENVIRONMENTS), required=True),
+                # The public base URL Safaricom calls back (default: the deployment's public URL).
+                "callback_base_url": _setting(_https_url),
             }
         ),
         "paystack": ProviderSchema(
@@ -204,10 +225,21 @@ SCHEMAS: Final[Mapping[str, ProviderSchema]] = MappingProxyType(
                 "consumer_secret": _secret(required=True),
                 "ipn_id": _setting(_text()),
                 "environment": _setting(_choice(ENVIRONMENTS), required=True),
+                # The public base URL of our IPN route (default: the deployment's public URL), and
+                # where a buyer returns when the checkout named no success URL.
+                "callback_base_url": _setting(_https_url),
+                "callback_url": _setting(_https_url),
             }
         ),
     }
 )
+
+# Which secret's prefix tells the mode (see "Modes"); the other providers have `environment`.
+MODE_KEY_FIELD: Final[Mapping[str, str]] = MappingProxyType(
+    {"stripe": "secret_key", "paystack": "secret_key", "mercadopago": "access_token"}
+)
+LIVE_KEY_PREFIXES: Final = ("sk_live_", "rk_live_", "APP_USR-")
+INBOUND_ROUTE: Final[Mapping[str, str]] = MappingProxyType({"mpesa": "callback", "pesapal": "ipn"})
 
 # Longest first, so that `sk_live_` wins over a shorter prefix it starts with.
 _PREFIXES: Final = {
@@ -355,7 +387,86 @@ def config_by_url_id(deps: Deps, url_id: str) -> ProviderConfig | None:
 
 
 def webhook_path(provider: str, url_id: str) -> str:
-    return f"/api/v1/{provider}/{url_id}/webhook"
+    """The inbound route a provider calls: M-Pesa's callback, Pesapal's IPN, the others' webhook."""
+    return f"/api/v1/{provider}/{url_id}/{INBOUND_ROUTE.get(provider, 'webhook')}"
+
+
+@attrs.frozen(repr=False)
+class ProviderCredentials:
+    """One tenant's credentials for one provider and mode, unsealed: for an adapter about to call
+    the provider, never for an answer or a log (no repr shows them)."""
+
+    tenant_id: str
+    provider: str
+    livemode: bool
+    values: Mapping[str, str]  # every secret, unsealed, and every text setting
+    webhook_path: str  # where this provider reaches us about this tenant
+
+
+@attrs.frozen
+class InboundEndpoint:
+    """What an inbound provider URL stands for: whose it is, which provider, which mode."""
+
+    tenant_id: str
+    provider: str
+    url_id: str
+    livemode: bool
+    sandbox_mode: bool = False  # MercadoPago's: the platform's sandbox signs this tenant's events
+
+
+def credentials_livemode(config: ProviderConfig) -> bool:
+    """The mode of a configuration's credentials: its key's prefix (kept in the key's mask), or
+    the `environment` setting where the provider names its environments instead."""
+    key_field = MODE_KEY_FIELD.get(config.provider)
+    if key_field is None:
+        return config.settings.get("environment") == "production"
+    return config.secret_hints.get(key_field, "").startswith(LIVE_KEY_PREFIXES)
+
+
+def provider_credentials(deps: Deps, tenant_id: str, provider: str, livemode: bool) -> ProviderCredentials:
+    """The tenant's credentials for `provider` in `livemode`, unsealed; `ProviderUnavailable` when it
+    has none, or only the other mode's (nothing is sent: the operation waits for a configuration)."""
+    _schema(provider)
+    with deps.uow.reader() as uow:
+        config = uow.provider_configs.get(tenant_id, provider)
+    if config is None:
+        raise ProviderUnavailable(
+            f"the tenant has no {provider} credentials", provider=provider, reason="credentials"
+        )
+    if credentials_livemode(config) is not livemode:
+        raise ProviderUnavailable(
+            f"the tenant's {provider} credentials are not for {'live' if livemode else 'test'} mode",
+            provider=provider,
+            reason="mode",
+        )
+    values = {name: value for name, value in config.settings.items() if isinstance(value, str)}
+    values.update({name: deps.secret_box.open(sealed) for name, sealed in config.sealed_secrets.items()})
+    return ProviderCredentials(
+        tenant_id, provider, livemode, MappingProxyType(values), webhook_path(provider, config.url_id)
+    )
+
+
+def inbound_endpoint(deps: Deps, provider: str, url_id: str) -> InboundEndpoint | None:
+    """The tenant and mode behind an inbound URL of `provider`; None for an unknown URL or one that
+    belongs to another provider (both answer 404 alike)."""
+    config = config_by_url_id(deps, url_id)
+    if config is None or config.provider != provider:
+        return None
+    return InboundEndpoint(
+        tenant_id=config.tenant_id,
+        provider=provider,
+        url_id=config.url_id,
+        livemode=credentials_livemode(config),
+        sandbox_mode=config.settings.get("sandbox_mode") is True,
+    )
+
+
+def inbound_path(deps: Deps, tenant_id: str, provider: str) -> str | None:
+    """The path of the tenant's inbound URL for `provider` (to hand to the provider), if configured."""
+    _schema(provider)
+    with deps.uow.reader() as uow:
+        config = uow.provider_configs.get(tenant_id, provider)
+    return webhook_path(provider, config.url_id) if config is not None else None
 
 
 def _schema(provider: object) -> ProviderSchema:

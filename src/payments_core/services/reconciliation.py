@@ -15,7 +15,7 @@ Invariants
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
@@ -38,7 +38,6 @@ from payments_core.ports import (
     Progress,
     ProviderEvent,
     ProviderEventType,
-    StatementLine,
     UnitOfWork,
 )
 from payments_core.services import refunds, wallet
@@ -56,22 +55,6 @@ DEFAULT_RULES: Final = MatchRules()
 class RunResult:
     run: ReconciliationRun
     replayed: bool
-
-
-def staged(lines: Iterable[StatementLine]) -> Iterator[StagedLine]:
-    """Normalised statement lines as matching reads them (minor units, one currency each)."""
-    for line in lines:
-        yield StagedLine(
-            line.line_number,
-            line.type.value,
-            line.external_id,
-            line.reference,
-            line.gross.minor,
-            line.fee.minor,
-            line.net.minor,
-            line.gross.currency,
-            line.occurred_at,
-        )
 
 
 def reconcile(

@@ -18,6 +18,7 @@ from adapters.statements import (
 from payments_core.errors import ValidationError
 from payments_core.money import Money
 from payments_core.ports import StatementLine, StatementLineType
+from payments_core.ports.statements import staged_line
 
 SAMPLES = Path(__file__).parents[3] / "contracts" / "providers" / "statements"
 C, R, P, F, A = (
@@ -179,3 +180,20 @@ def test_statement_error_is_a_validation_error_with_its_line():
     assert isinstance(error, ValidationError)
     assert (error.line_number, error.code, error.details["line"]) == (7, "INVALID_STATEMENT", 7)
     assert "line 7" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("provider", "sample", "options"),
+    [
+        ("stripe", "stripe_itemized_payout_reconciliation.csv", {}),
+        ("mercadopago", "mercadopago_release_report.csv", {"currency": "BRL"}),
+        ("mpesa", "mpesa_organisation_statement.csv", {}),
+        ("paystack", "paystack_transactions.csv", {}),
+        ("generic", "generic.csv", {}),
+    ],
+)
+def test_the_staged_form_is_the_same_lines_in_minor_units(provider, sample, options):
+    source = open_statement(provider, SAMPLES / sample, **options)
+    lines = list(source.lines())
+    assert lines, "the sample has movements"
+    assert list(source.staged()) == [staged_line(line) for line in lines]
