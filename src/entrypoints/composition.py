@@ -4,13 +4,25 @@
     core, sandbox = in_memory_core()                # everything in memory
 
 Both wire the sandbox provider so that its signed webhooks reach the core at once, as they
-would over HTTP.
+would over HTTP, and the five real providers (Stripe, MercadoPago, M-Pesa, Paystack, Pesapal)
+at the hosts `config.provider_settings()` names.
+
+Invariants
+- A real provider's credentials are the tenant's own, read at call time through the core's
+  `provider_credentials` for the call's mode: a tenant without them, or with the other mode's,
+  gets `ProviderUnavailable` before anything is sent. Nothing here keeps or logs a secret.
+- The core is built after the providers and the providers' credentials come from the core: the
+  providers hold a `CoreSlot`, filled once the core exists.
+- Callback URLs handed to providers are the tenant's inbound routes under the public base URL (a
+  tenant's `callback_base_url` setting wins): M-Pesa's CallBackURL, Pesapal's IPN URL, and
+  MercadoPago's `notification_url` (only when the public URL is https, as MercadoPago must reach
+  it publicly).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from adapters.auth.totp import PyOtpTotp
@@ -20,12 +32,108 @@ from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import make_pool
 from adapters.postgres.server import open_database
 from adapters.postgres.uow import PostgresUnitOfWorkFactory
+from adapters.providers.http_policy import Credentials, ProviderHttp
+from adapters.providers.mercadopago import MercadoPagoProvider
+from adapters.providers.mpesa import MpesaProvider
+from adapters.providers.paystack import PaystackProvider
+from adapters.providers.pesapal import PesapalProvider
 from adapters.providers.sandbox import SandboxProvider, Webhook
+from adapters.providers.stripe import StripeProvider
 from adapters.providers.webhook_sender import HttpxWebhookSender
 from entrypoints import config
+from entrypoints.config import ProviderSettings
 from payments_core import PaymentsCore, bootstrap
-from payments_core.ports import Clock, SecretBox, UnitOfWorkFactory
+from payments_core.errors import ProviderUnavailable
+from payments_core.ports import Clock, PaymentProvider, ProviderEvent, SecretBox, UnitOfWorkFactory
 from payments_core.ports.deliveries import DeliveryStore
+
+
+class CoreSlot:
+    """The core, once built: the providers need it for credentials, and it needs the providers."""
+
+    def __init__(self) -> None:
+        self._core: PaymentsCore | None = None
+
+    def fill(self, core: PaymentsCore) -> None:
+        self._core = core
+
+    @property
+    def core(self) -> PaymentsCore:
+        if self._core is None:
+            raise ProviderUnavailable("the providers are not wired to a core yet", reason="starting")
+        return self._core
+
+
+class PlatformStripe(StripeProvider):
+    """Stripe with the platform endpoint's secret, if the deployment has one. An event that comes
+    with no secret to check it against is not the sender's fault: `ProviderUnavailable` (503), so
+    Stripe retries once the secret is configured, instead of an acknowledged, unverified event."""
+
+    def __init__(
+        self, credentials: Credentials, clock: Clock, platform_secret: str | None, base_url: str
+    ) -> None:
+        super().__init__(
+            credentials, clock, webhook_secret=platform_secret, http=ProviderHttp("stripe", base_url)
+        )
+        self._has_platform_secret = bool(platform_secret)
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, secret: str | None = None
+    ) -> list[ProviderEvent]:
+        if secret is None and not self._has_platform_secret:
+            raise ProviderUnavailable(
+                "no stripe webhook secret is configured", provider="stripe", reason="webhook secret"
+            )
+        return super().parse_webhook(headers, body, secret)
+
+
+def tenant_credentials(slot: CoreSlot, provider: str, public_url: str) -> Credentials:
+    """`(tenant, livemode) -> credentials` from the tenant's configuration, with the callback URLs
+    the adapter hands to the provider."""
+
+    def credentials(tenant_id: str, livemode: bool) -> Mapping[str, str]:
+        found = slot.core.provider_config.provider_credentials(tenant_id, provider, livemode)
+        base = found.values.get("callback_base_url") or public_url
+        inbound = base.rstrip("/") + found.webhook_path
+        callbacks = {
+            "mpesa": {"callback_url": inbound},
+            "pesapal": {"ipn_url": inbound, "callback_url": public_url.rstrip("/") + "/"},
+        }.get(provider, {})
+        return {**callbacks, **found.values}
+
+    return credentials
+
+
+def notification_url(slot: CoreSlot, public_url: str) -> Callable[[str], str | None]:
+    """Where MercadoPago notifies about a tenant's payments: its route, if public and https."""
+
+    def url(tenant_id: str) -> str | None:
+        if not public_url.startswith("https://"):
+            return None
+        path = slot.core.provider_config.inbound_path(tenant_id, "mercadopago")
+        return public_url.rstrip("/") + path if path else None
+
+    return url
+
+
+def real_providers(slot: CoreSlot, clock: Clock, settings: ProviderSettings) -> dict[str, PaymentProvider]:
+    """The five real providers at the configured hosts, with credentials read through `slot`."""
+
+    def creds(provider: str) -> Credentials:
+        return tenant_credentials(slot, provider, settings.public_url)
+
+    return {
+        "stripe": PlatformStripe(creds("stripe"), clock, settings.stripe_webhook_secret, settings.stripe_url),
+        "mercadopago": MercadoPagoProvider(
+            creds("mercadopago"),
+            settings.mercadopago_url,
+            notification_url=notification_url(slot, settings.public_url),
+            now=clock.now,
+        ),
+        "mpesa": MpesaProvider(creds("mpesa"), clock, settings.mpesa_url),
+        "paystack": PaystackProvider(creds("paystack"), settings.paystack_url, now=clock.now),
+        "pesapal": PesapalProvider(creds("pesapal"), clock, settings.pesapal_url),
+    }
 
 
 def wire_core(
@@ -34,14 +142,18 @@ def wire_core(
     sandbox_secret: str | None = None,
     secret_box: SecretBox | None = None,
     delivery_store: DeliveryStore | None = None,
+    providers: ProviderSettings | None = None,
 ) -> tuple[PaymentsCore, SandboxProvider]:
-    """The core with the sandbox provider, whose signed webhooks reach the core at once, and (given
-    a delivery store) the outbound webhook deliveries, sent with httpx."""
+    """The core with the sandbox provider, whose signed webhooks reach the core at once, the real
+    providers (`providers`, else from the environment) and, given a delivery store, the outbound
+    webhook deliveries, sent with httpx."""
     secrets = RandomSecrets()
     sandbox = SandboxProvider(clock, signing_secret=sandbox_secret or f"whsec_{secrets.token(24)}")
+    slot = CoreSlot()
+    real = real_providers(slot, clock, providers if providers is not None else config.provider_settings())
     core = bootstrap(
         uow=uow,
-        providers={"sandbox": sandbox},
+        providers={"sandbox": sandbox, **real},
         clock=clock,
         ids=RandomIds(),
         secrets=secrets,
@@ -51,6 +163,8 @@ def wire_core(
         webhook_sender=HttpxWebhookSender() if delivery_store is not None else None,
         jitter=random.SystemRandom().random,
     )
+
+    slot.fill(core)
 
     def deliver(webhook: Webhook) -> object:
         return core.provider_events.receive_webhook("sandbox", webhook.headers, webhook.body)

@@ -360,7 +360,7 @@ def test_a_verified_webhook_completes_the_payment_once(api):
     assert balance.available.minor > 0
 
 
-def test_a_forged_or_unsigned_webhook_is_401_and_changes_nothing(api):
+def test_a_forged_webhook_is_400_an_unsigned_one_401_and_neither_changes_anything(api):
     acme = api.tenant(currency="COP")
     configure(api, acme)
     payment = pending_pse(api, acme)
@@ -369,12 +369,14 @@ def test_a_forged_or_unsigned_webhook_is_401_and_changes_nothing(api):
     tenant_signed = forged_headers(
         body, CONFIG["webhook_secret"].encode()
     )  # only the platform signs sandbox events
-    for headers in (forged_headers(body), tenant_signed, {"Content-Type": "application/json"}):
+    for headers in (forged_headers(body), tenant_signed):
         response = api.post(url, content=body, headers=headers)
-        assert response.status_code == 401, response.text
-        assert errors_of(response)[0]["code"] == "UNAUTHENTICATED"
+        assert response.status_code == 400, response.text
+        assert errors_of(response)[0]["code"] == "INVALID_SIGNATURE"
+    unsigned = api.post(url, content=body, headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 401 and errors_of(unsigned)[0]["code"] == "UNAUTHENTICATED"
     stale = api.sandbox.sign(body, timestamp=int(time.time()) - 3600)
-    assert api.post(url, content=body, headers=stale).status_code == 401
+    assert api.post(url, content=body, headers=stale).status_code == 400
     assert api.core.payments.get_payment(acme.principal(), payment.id).status.value == "pending"
     good = api.post(url, content=body, headers=api.sandbox.sign(body))  # the event was not recorded
     assert good.status_code == 200
@@ -398,13 +400,14 @@ def test_an_unknown_webhook_url_is_a_json_api_404(api):
     assert response.status_code == 404 and errors_of(response)[0]["code"] == "RESOURCE_NOT_FOUND"
 
 
-def test_a_live_configuration_cannot_be_verified_yet_so_nothing_is_acknowledged(api):
+def test_a_sandbox_signed_event_for_a_live_configuration_is_refused_and_changes_nothing(api):
     acme = api.tenant(currency="COP")
     configure(api, acme, access_token=LIVE_TOKEN)
     payment = pending_pse(api, acme)  # test-mode credentials: a sandbox payment
     body = sandbox_event(payment.provider_reference, payment.amount.minor, "COP")
     url = f"/mercadopago/{webhook_url_id(api, acme)}/webhook"
     response = api.post(url, content=body, headers=api.sandbox.sign(body))
-    assert response.status_code == 503, response.text
-    assert errors_of(response)[0]["code"] == "PROVIDER_UNAVAILABLE"
+    # A live configuration is verified by MercadoPago's own x-signature, which this event lacks.
+    assert response.status_code == 401, response.text
+    assert errors_of(response)[0]["code"] == "UNAUTHENTICATED"
     assert api.core.payments.get_payment(acme.principal(), payment.id).status.value == "pending"

@@ -359,5 +359,6 @@ def test_a_forged_or_stale_stripe_event_is_refused_and_changes_nothing(api, stri
         body = body.replace(b'"amount":2500', b'"amount":1')
         assert body != webhook.body
     response = api.post("/webhooks/stripe", content=body, headers=stripe_headers(signature))
-    assert response.status_code == 401 and error_code(response) == "UNAUTHENTICATED"
+    expected = (401, "UNAUTHENTICATED") if forgery == "missing" else (400, "INVALID_SIGNATURE")
+    assert (response.status_code, error_code(response)) == expected
     assert status_of(api, acme, payment_id) == "pending"

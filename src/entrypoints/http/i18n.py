@@ -16,6 +16,10 @@ CATALOG: Final[Mapping[str, Mapping[str, str]]] = {
     "INVALID_AMOUNT": {"pt-BR": "Valor inválido.", "es": "Monto no válido."},
     "INVALID_CURRENCY": {"pt-BR": "Moeda desconhecida.", "es": "Moneda desconocida."},
     "INVALID_STATEMENT": {"pt-BR": "Extrato inválido.", "es": "Extracto no válido."},
+    "INVALID_SIGNATURE": {
+        "pt-BR": "A assinatura do webhook não é válida.",
+        "es": "La firma del webhook no es válida.",
+    },
     "CURRENCY_MISMATCH": {"pt-BR": "As moedas não coincidem.", "es": "Las monedas no coinciden."},
     "EXCEEDS_PENDING_AMOUNT": {
         "pt-BR": "O valor excede o valor reservado.",

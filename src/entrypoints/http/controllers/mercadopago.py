@@ -11,9 +11,15 @@ Invariants
 - The webhook route is public: the request is trusted only once the provider's adapter verified its
   signature. The tenant's configuration picks the adapter: in sandbox mode the sandbox one, which
   accepts only events the platform's sandbox signed (a tenant cannot sign events about another
-  tenant's payments); otherwise the MercadoPago one with the tenant's `webhook_secret`. Until a
-  MercadoPago adapter is wired, the core answers 503 `PROVIDER_UNAVAILABLE` and records nothing,
-  so MercadoPago keeps retrying instead of having an unverified event acknowledged and lost.
+  tenant's payments); otherwise the MercadoPago one with the tenant's `webhook_secret`, which then
+  confirms the notification by fetching the payment with the tenant's credentials (a notification
+  carries no status: whatever order they arrive in, the payment's current state is applied once).
+  The route sets the adapter's pseudo-headers itself (tenant, mode of the tenant's credentials,
+  the `data.id` of the query string), dropping any a caller sent.
+- Missing signature: 401 `UNAUTHENTICATED`; one that does not verify: 400 `INVALID_SIGNATURE`; no
+  webhook secret configured, or MercadoPago down while confirming: 503 `PROVIDER_UNAVAILABLE`.
+  Nothing is recorded in any of these cases, so MercadoPago keeps retrying instead of having an
+  unverified event acknowledged and lost. Events apply to the URL's tenant's payments only.
 """
 
 from __future__ import annotations
@@ -25,10 +31,16 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, RawBody
 
+from adapters.providers.mercadopago import LIVEMODE_HEADER, QUERY_DATA_ID_HEADER, TENANT_HEADER
+from entrypoints.http.controllers.provider_webhooks import (
+    endpoint_of,
+    require_signature,
+    signature_checked,
+    tenant_secret,
+)
 from entrypoints.http.dependencies import Caller, Runtime
 from entrypoints.http.runtime import HttpRuntime
 from entrypoints.http.views import iso, major, parse_major
-from payments_core.errors import NotFound
 from payments_core.model.payments import Payment
 from payments_core.money import Money
 from payments_core.policies import Principal
@@ -37,6 +49,7 @@ from payments_core.services.provider_config import ProviderConfigView
 from payments_core.states import PaymentStatus
 
 PROVIDER: Final = "mercadopago"
+PSEUDO_HEADERS: Final = frozenset({QUERY_DATA_ID_HEADER, TENANT_HEADER, LIVEMODE_HEADER})
 # MercadoPago's vocabulary for our payment statuses.
 MP_STATUS: Final = {
     PaymentStatus.PENDING: "pending",
@@ -226,17 +239,25 @@ class MercadoPagoController(Controller):
         self, runtime: Runtime, request: Request[Any, Any, Any], url_id: FromPath[str], body: RawBody
     ) -> dict[str, bool]:
         """Verified and applied by the core, or refused; a duplicate is acknowledged, not reapplied."""
-        config = runtime.core.provider_config.config_by_url_id(url_id)
-        if config is None or config.provider != PROVIDER:
-            raise NotFound("webhook endpoint not found", resource="webhook")
-        headers = dict(request.headers)
-        if config.settings.get("sandbox_mode") is True:
-            runtime.core.provider_events.receive_webhook(SANDBOX, headers, body)
-        else:
-            secret = runtime.core.provider_config.provider_secret(
-                config.tenant_id, PROVIDER, "webhook_secret"
-            )
-            runtime.core.provider_events.receive_webhook(PROVIDER, headers, body, secret)
+        endpoint = endpoint_of(runtime, PROVIDER, url_id)
+        headers = {
+            name: value for name, value in request.headers.items() if name.lower() not in PSEUDO_HEADERS
+        }
+        events = runtime.core.provider_events
+        if endpoint.sandbox_mode:
+            require_signature(headers, "Sandbox-Signature")
+            with signature_checked():
+                events.receive_webhook(SANDBOX, headers, body, tenant_id=endpoint.tenant_id)
+            return {"received": True}
+        require_signature(headers, "x-signature")
+        secret = tenant_secret(runtime, endpoint, "webhook_secret")
+        headers[TENANT_HEADER] = endpoint.tenant_id
+        headers[LIVEMODE_HEADER] = "true" if endpoint.livemode else "false"
+        data_id = request.query_params.get("data.id")
+        if data_id:
+            headers[QUERY_DATA_ID_HEADER] = data_id
+        with signature_checked():
+            events.receive_webhook(PROVIDER, headers, body, secret, tenant_id=endpoint.tenant_id)
         return {"received": True}
 
 

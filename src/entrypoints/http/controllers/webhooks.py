@@ -11,11 +11,15 @@ Invariants
   part of it (the core keeps it sealed and only the delivery worker opens it).
 - Managing endpoints and sending a test event need `webhooks.manage`; creating, deleting and
   testing also need a person with a fresh MFA (the core checks both).
-- `/webhooks/stripe` takes no credential: the signature is the credential, and the core has the
-  provider's adapter verify it over the raw body before anything is recorded. Without a configured
-  `stripe` provider the answer is 503 `PROVIDER_UNAVAILABLE` and nothing is read or written; without
-  a `Stripe-Signature` header it is 401 `UNAUTHENTICATED` before the core is asked. A duplicate event
-  answers 200 (`"duplicate"`) so that Stripe stops retrying it.
+- `/webhooks/stripe` is the platform's Stripe endpoint: it takes no credential, the signature is
+  the credential, and the core has the Stripe adapter verify it over the raw body, with the
+  platform's endpoint secret (`PAYMENTS_STRIPE_WEBHOOK_SECRET`), before anything is recorded.
+  Without a `Stripe-Signature` header: 401 `UNAUTHENTICATED` before the core is asked. A signature
+  that does not verify (forged, stale beyond 300 s, truncated body, another secret): 400
+  `INVALID_SIGNATURE`, nothing recorded. Without a Stripe provider or a platform secret: 503
+  `PROVIDER_UNAVAILABLE`, nothing read or written, so Stripe retries. A duplicate event answers 200
+  (`"duplicate"`) so that Stripe stops retrying it. A tenant's own Stripe account posts to its own
+  URL instead (`provider_webhooks`: `/stripe/{url_id}/webhook`, the tenant's secret).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody, RawBody
 
+from entrypoints.http.controllers.provider_webhooks import require_signature, signature_checked
 from entrypoints.http.dependencies import Caller, IdempotencyKey, Runtime
 from entrypoints.http.views import iso
-from payments_core.errors import Unauthenticated, ValidationError
+from payments_core.errors import ValidationError
 from payments_core.model.integrations import WebhookEndpoint
 from payments_core.services.webhooks import (
     ALL_EVENTS,
@@ -37,7 +42,7 @@ from payments_core.services.webhooks import (
     MAX_EVENT_TYPES,
 )
 
-STRIPE_SIGNATURE: Final = "stripe-signature"
+STRIPE_SIGNATURE: Final = "Stripe-Signature"
 MAX_URL_LENGTH: Final = 2048
 MAX_ID_LENGTH: Final = 100
 # Stripe's events are a few KiB; anything far larger is not one of them.
@@ -153,9 +158,9 @@ class WebhooksController(Controller):
     ) -> dict[str, Any]:
         """The raw body, byte for byte, is what Stripe signed: it is never decoded before the check."""
         headers = dict(request.headers)
-        if not headers.get(STRIPE_SIGNATURE, "").strip():
-            raise Unauthenticated("the Stripe-Signature header is required", header="Stripe-Signature")
-        outcomes = runtime.core.provider_events.receive_webhook("stripe", headers, bytes(body))
+        require_signature(headers, STRIPE_SIGNATURE)
+        with signature_checked():
+            outcomes = runtime.core.provider_events.receive_webhook("stripe", headers, bytes(body))
         return {"received": True, "events": [outcome.value for outcome in outcomes]}
 
 
