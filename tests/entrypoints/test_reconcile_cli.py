@@ -1,0 +1,143 @@
+"""`payments reconcile` as an operator runs it: reports, exit codes, re-runs and bad files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from entrypoints.cli import main
+from entrypoints.composition import postgres_core
+from payments_core.money import Money
+from payments_core.policies import Principal, Scope
+
+HEADER = "provider,external_id,type,gross,fee,net,currency,occurred_at,reference\n"
+ALL_SCOPES = frozenset(scope.value for scope in Scope)
+
+
+def major(minor: int) -> str:
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+
+@pytest.fixture
+def shop(monkeypatch, pg_url):
+    """A fresh tenant with three sandbox payments paid through the hosted checkout's event path."""
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    tenant_id = f"shop{uuid.uuid4().hex[:8]}"
+    with postgres_core() as (core, sandbox):
+        core.tenants.create_tenant(tenant_id, "Shop", "KES")
+        alice = Principal.user(tenant_id, "alice", ALL_SCOPES, datetime.now(UTC), livemode=False)
+        payments = []
+        for amount in ("100.00", "250.50", "999.99"):
+            session = core.checkout.create_session(alice, Money.parse(amount, "KES"), f"order-{amount}")
+            sandbox.complete_checkout(session.provider_reference)
+            payments.append(core.payments.get_payment(alice, session.payment_id))
+    return tenant_id, payments
+
+
+def statement(path: Path, payments, extra: str = "") -> Path:
+    rows = [HEADER]
+    for payment in payments:
+        at = payment.created_at.isoformat()
+        gross, fee = payment.amount.minor, payment.fee.minor
+        rows.append(
+            f"sandbox,{payment.provider_reference},charge,{major(gross)},{major(fee)},{major(gross - fee)},"
+            f"KES,{at},{payment.id}\n"
+        )
+    path.write_text("".join(rows) + extra, encoding="utf-8")
+    return path
+
+
+def reconcile(path: Path, tenant_id: str, *options: str) -> list[str]:
+    return [
+        "reconcile", "--provider", "generic", "--as-provider", "sandbox", "--statement", str(path),
+        "--tenant", tenant_id, *options,
+    ]  # fmt: skip
+
+
+def test_a_clean_statement_exits_0_with_a_summary(shop, tmp_path, capsys):
+    tenant_id, payments = shop
+    path = statement(tmp_path / "clean.csv", payments)
+    assert main(reconcile(path, tenant_id, "--cutoff-hours", "0")) == 0
+    out = capsys.readouterr().out
+    assert "matched" in out and "open breaks" in out
+
+
+def test_breaks_exit_1_and_the_json_report_proves_them(shop, tmp_path, capsys):
+    tenant_id, payments = shop
+    at = (payments[-1].created_at + timedelta(seconds=3)).isoformat()
+    unknown = f"sandbox,sbx_nobody,charge,12.00,0.00,12.00,KES,{at},\n"
+    path = statement(tmp_path / "breaks.csv", payments[:2], unknown)
+    assert main(reconcile(path, tenant_id, "--format", "json", "--cutoff-hours", "0")) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["replayed"] is False
+    assert report["run"]["counts"]["missing_in_ledger"] == 1
+    assert report["run"]["counts"]["missing_in_statement"] == 1
+    assert report["run"]["matched"] == 2
+    kinds = {b["kind"]: b for b in report["breaks"]}
+    assert kinds["missing_in_ledger"]["line"]["externalId"] == "sbx_nobody"
+    assert kinds["missing_in_ledger"]["difference"] == 1200
+    assert kinds["missing_in_statement"]["record"]["id"] == payments[2].id
+
+
+def test_the_same_statement_again_changes_nothing_and_says_so(shop, tmp_path, capsys):
+    tenant_id, payments = shop
+    path = statement(tmp_path / "again.csv", payments[:1])
+    first = main(reconcile(path, tenant_id, "--format", "json"))
+    first_run = json.loads(capsys.readouterr().out)["run"]["id"]
+    assert main(reconcile(path, tenant_id, "--format", "json")) == first
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["replayed"] is True and report["run"]["id"] == first_run
+    assert "reconciled already" in captured.err
+
+
+def test_the_csv_report_lists_every_break_with_its_line(shop, tmp_path, capsys):
+    tenant_id, payments = shop
+    at = (payments[-1].created_at + timedelta(seconds=3)).isoformat()
+    extra = f"sandbox,sbx_ghost_1,charge,1.00,0.00,1.00,KES,{at},\nsandbox,sbx_ghost_2,charge,2.00,0.00,2.00,KES,{at},\n"
+    path = statement(tmp_path / "report.csv", payments, extra)
+    out_file = tmp_path / "breaks.csv"
+    code = main(reconcile(path, tenant_id, "--format", "csv", "--out", str(out_file), "--cutoff-hours", "0"))
+    assert code == 1
+    rows = list(csv.DictReader(io.StringIO(out_file.read_text())))
+    assert [(r["kind"], r["line_number"], r["external_id"]) for r in rows] == [
+        ("missing_in_ledger", "5", "sbx_ghost_1"),
+        ("missing_in_ledger", "6", "sbx_ghost_2"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "line", "words"),
+    [
+        ("sandbox,sbx_x,charge,1.001,0.00,1.001,KES,2026-01-01T00:00:00+00:00,\n", 5, "decimal"),
+        ("sandbox,sbx_x,charge,1.00,0.00,1.00,XXX,2026-01-01T00:00:00+00:00,\n", 5, "currency"),
+        ("sandbox,sbx_x,charge,1.00,0.00\n", 5, "columns"),
+        ("sandbox,sbx_x,charge,1.00,0.00,1.00,KES,2026-01-01T00:00:00+00:00,", 5, "truncated"),
+    ],
+)
+def test_a_bad_file_exits_2_naming_the_line_and_writes_nothing(shop, tmp_path, capsys, bad_row, line, words):
+    tenant_id, payments = shop
+    path = statement(tmp_path / "bad.csv", payments, bad_row)
+    assert main(reconcile(path, tenant_id)) == 2
+    err = capsys.readouterr().err
+    assert f"line {line}" in err and words in err.lower() and "nothing was written" in err
+    good = statement(tmp_path / "good.csv", payments)
+    assert main(reconcile(good, tenant_id, "--format", "json")) in (0, 1)
+    assert json.loads(capsys.readouterr().out)["replayed"] is False  # the bad run left no trace
+
+
+def test_bad_arguments_exit_2(shop, tmp_path, capsys):
+    tenant_id, payments = shop
+    path = statement(tmp_path / "ok.csv", payments)
+    assert main(reconcile(tmp_path / "missing.csv", tenant_id)) == 2
+    assert main(reconcile(path, "no-such-tenant")) == 2
+    assert main(reconcile(path, tenant_id, "--window-hours", "-1")) == 2
+    err = capsys.readouterr().err
+    assert "No such file" in err and "no tenant" in err
