@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck imports unit run demo clean
+.PHONY: install test lint typecheck imports unit run demo clean browser
 
 demo: $(STAMP)
 	$(BIN)/payments demo
@@ -29,7 +29,11 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports --config importlinter.ini
 
-test: lint typecheck imports
+# The hosted pages are tested in Debian's headless Chromium; installed here when missing.
+browser:
+	bash .ci/install-browser
+
+test: lint typecheck imports browser
 	$(BIN)/pytest
 
 unit: $(STAMP)
