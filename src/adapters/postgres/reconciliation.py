@@ -39,8 +39,8 @@ STAGE_TABLE: Final = """
 CREATE TEMP TABLE recon_stage (
     line_number bigint NOT NULL,
     type text NOT NULL,
-    external_id text COLLATE "C" NOT NULL,
-    reference text COLLATE "C",
+    external_id text NOT NULL,
+    reference text,
     gross bigint NOT NULL,
     fee bigint NOT NULL,
     net bigint NOT NULL,
@@ -66,56 +66,84 @@ CREATE TEMP TABLE recon_kept ON COMMIT DROP AS
 ANALYZE recon_kept;
 """  # noqa: S608 - built from constants only
 
-# Our records of this tenant and provider that the statement can concern: named by a line's
-# external id or reference, or created within the statement's period (widened by the window).
-RECORDS: Final = """
-CREATE TEMP TABLE recon_records ON COMMIT DROP AS
-WITH period AS (SELECT min(occurred_at) AS first, max(occurred_at) AS last FROM recon_stage),
-     named AS (SELECT external_id AS name FROM recon_kept UNION SELECT reference FROM recon_kept
-               WHERE reference IS NOT NULL)
-SELECT 'payment'::text AS kind, p.id COLLATE "C" AS id, p.status,
-       (p.doc->'amount'->>'minor')::bigint AS amount, p.doc->'amount'->>'currency' AS currency,
-       p.created_at, p.provider_reference COLLATE "C" AS provider_reference,
-       (p.doc->'fee'->>'minor')::bigint AS fee,
-       p.status IN ('completed', 'partially_refunded', 'refunded') AS settled,
-       EXISTS (SELECT 1 FROM transfers t
-               WHERE t.tenant_id = p.tenant_id AND t.id = p.id || '.completed') AS in_ledger
-FROM payments p, period
-WHERE p.tenant_id = %(tenant)s AND p.provider = %(provider)s
-  AND (p.created_at BETWEEN period.first - %(window)s AND period.last + %(window)s
-       OR p.provider_reference IN (SELECT name FROM named) OR p.id IN (SELECT name FROM named))
-UNION ALL
-SELECT 'refund', r.id, r.status, (r.doc->'amount'->>'minor')::bigint, r.doc->'amount'->>'currency',
-       r.created_at,
-       r.provider_refund_id, NULL::bigint, r.status = 'succeeded',
-       EXISTS (SELECT 1 FROM transfers t WHERE t.tenant_id = r.tenant_id AND t.id = r.id || '.settled')
-FROM refunds r, period
-WHERE r.tenant_id = %(tenant)s AND r.provider = %(provider)s
-  AND (r.created_at BETWEEN period.first - %(window)s AND period.last + %(window)s
-       OR r.provider_refund_id IN (SELECT name FROM named) OR r.id IN (SELECT name FROM named))
-UNION ALL
-SELECT 'withdrawal', w.id, w.status, (w.doc->'net_amount'->>'minor')::bigint,
-       w.doc->'net_amount'->>'currency',
-       w.created_at, w.provider_reference, NULL::bigint, w.status = 'completed',
-       EXISTS (SELECT 1 FROM transfers t WHERE t.tenant_id = w.tenant_id AND t.id = w.id || '.settled')
-FROM withdrawals w, period
-WHERE w.tenant_id = %(tenant)s AND w.provider = %(provider)s
-  AND (w.created_at BETWEEN period.first - %(window)s AND period.last + %(window)s
-       OR w.provider_reference IN (SELECT name FROM named) OR w.id IN (SELECT name FROM named))
-"""
+# Our records of this tenant and provider that the statement can concern: those created within the
+# statement's period (widened by the window), read in one index range scan, then those outside it
+# that a line still names by provider id or by our id (few, each found through its index). The
+# settling transfer is a join on the transfers' primary key (compared in that index's collation).
+RECORD_COLUMNS_SQL: Final = {
+    "payment": (
+        "'payment'::text AS kind, x.id, x.status, (x.doc->'amount'->>'minor')::bigint AS amount, "
+        "x.doc->'amount'->>'currency' AS currency, x.created_at, x.provider_reference, "
+        "(x.doc->'fee'->>'minor')::bigint AS fee, "
+        "x.status IN ('completed', 'partially_refunded', 'refunded') AS settled, "
+        "t.id IS NOT NULL AS in_ledger"
+    ),
+    "refund": (
+        "'refund'::text, x.id, x.status, (x.doc->'amount'->>'minor')::bigint, x.doc->'amount'->>'currency', "
+        "x.created_at, x.provider_refund_id, NULL::bigint, x.status = 'succeeded', t.id IS NOT NULL"
+    ),
+    "withdrawal": (
+        "'withdrawal'::text, x.id, x.status, (x.doc->'net_amount'->>'minor')::bigint, "
+        "x.doc->'net_amount'->>'currency', x.created_at, x.provider_reference, NULL::bigint, "
+        "x.status = 'completed', t.id IS NOT NULL"
+    ),
+}
+RECORD_SOURCES: Final = (
+    ("payment", "payments", "provider_reference", "completed"),
+    ("refund", "refunds", "provider_refund_id", "settled"),
+    ("withdrawal", "withdrawals", "provider_reference", "settled"),
+)
+
+
+def _settling_transfer(suffix: str) -> str:
+    key = f"(x.id || '.{suffix}') COLLATE \"default\""
+    return f"LEFT JOIN transfers t ON t.tenant_id = %(tenant)s AND t.id = {key} "
+
+
+def _records_sql() -> str:
+    """Built from this module's constants only (kinds, table and column names); values are bound."""
+    in_period = " UNION ALL ".join(
+        f"SELECT {RECORD_COLUMNS_SQL[kind]} FROM {table} x {_settling_transfer(suffix)}"  # noqa: S608
+        "WHERE x.tenant_id = %(tenant)s AND x.provider = %(provider)s "
+        "AND x.created_at BETWEEN %(first)s::timestamptz AND %(last)s::timestamptz"
+        for kind, table, _, suffix in RECORD_SOURCES
+    )
+    named = " UNION ALL ".join(
+        f"SELECT {RECORD_COLUMNS_SQL[kind]} FROM {table} x {_settling_transfer(suffix)}"  # noqa: S608
+        "WHERE x.tenant_id = %(tenant)s AND x.provider = %(provider)s "
+        f"AND (x.{reference} IN (SELECT name FROM recon_unnamed) "
+        'OR x.id IN (SELECT name COLLATE "C" FROM recon_unnamed)) '
+        f"AND NOT EXISTS (SELECT 1 FROM recon_records r WHERE r.kind = '{kind}' AND r.id = x.id)"
+        for kind, table, reference, suffix in RECORD_SOURCES
+    )
+    return f"""
+CREATE TEMP TABLE recon_records ON COMMIT DROP AS {in_period};
+ANALYZE recon_records;
+CREATE TEMP TABLE recon_unnamed ON COMMIT DROP AS
+    SELECT l.external_id AS name FROM recon_kept l
+    WHERE NOT EXISTS (SELECT 1 FROM recon_records r
+                      WHERE r.kind = l.kind AND r.provider_reference = l.external_id)
+    UNION
+    SELECT l.reference FROM recon_kept l
+    WHERE l.reference IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM recon_records r WHERE r.kind = l.kind AND r.id = l.reference COLLATE "C");
+INSERT INTO recon_records {named}
+"""  # noqa: S608
+
+
+RECORDS: Final = _records_sql()
 
 # The three tiers, each among what the earlier ones left unmatched.
 PAIRS: Final = """
-ANALYZE recon_records;
 CREATE TEMP TABLE recon_pairs ON COMMIT DROP AS
     SELECT l.line_number, r.kind, r.id
     FROM recon_kept l
-    JOIN (SELECT kind, provider_reference, min(id COLLATE "C") AS id FROM recon_records
+    JOIN (SELECT kind, provider_reference, min(id) AS id FROM recon_records
           WHERE provider_reference IS NOT NULL GROUP BY kind, provider_reference) r
       ON r.kind = l.kind AND r.provider_reference = l.external_id;
 INSERT INTO recon_pairs
     SELECT DISTINCT ON (r.kind, r.id) l.line_number, r.kind, r.id
-    FROM recon_kept l JOIN recon_records r ON r.kind = l.kind AND r.id = l.reference
+    FROM recon_kept l JOIN recon_records r ON r.kind = l.kind AND r.id = l.reference COLLATE "C"
     WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_number = l.line_number)
       AND NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.kind = r.kind AND p.id = r.id)
     ORDER BY r.kind, r.id, l.line_number;
@@ -233,7 +261,13 @@ SELECT (SELECT count(*) FROM recon_stage),
             SELECT kind, count(*) AS n FROM recon_breaks GROUP BY kind) AS per_kind)
 """
 
-DROP_ALL: Final = "DROP TABLE recon_breaks, recon_pairs, recon_records, recon_kept, recon_firsts, recon_stage"
+TEMPORARY_TABLES: Final = (
+    "recon_breaks", "recon_pairs", "recon_records", "recon_unnamed", "recon_kept", "recon_firsts",
+    "recon_stage",
+)  # fmt: skip
+DROP_ALL: Final = "DROP TABLE " + ", ".join(TEMPORARY_TABLES)
+# A batch over millions of rows: hash joins and aggregates in memory rather than spilled to disk.
+BATCH_WORK_MEM: Final = "256MB"
 
 
 class PostgresReconciliation:
@@ -266,15 +300,21 @@ class PostgresReconciliation:
     def match(
         self, tenant_id: str, provider: str, run_id: str, rules: MatchRules, at: datetime
     ) -> MatchOutcome:
-        params = {
+        params: dict[str, Any] = {
             "tenant": tenant_id, "provider": provider, "run": run_id, "at": at.isoformat(),
             "window": rules.window, "cutoff": rules.cutoff,
         }  # fmt: skip
         with guarded():
             self._scope.enter(tenant_id)
             # Several statements in one simple query, values bound client-side: one round trip.
+            period = self._conn.execute(
+                "SELECT min(occurred_at), max(occurred_at) FROM recon_stage"
+            ).fetchone()
+            first, last = period if period is not None and period[0] is not None else (at, at)
+            params |= {"first": first - rules.window, "last": last + rules.window}
             script = psycopg.ClientCursor(self._conn)
-            script.execute("SET LOCAL TimeZone = 'UTC';" + KEPT + RECORDS + ";" + PAIRS, params)
+            settings = f"SET LOCAL TimeZone = 'UTC'; SET LOCAL work_mem = '{BATCH_WORK_MEM}';"
+            script.execute(settings + KEPT + RECORDS + ";" + PAIRS, params)
             script.execute(WRITE_BREAKS.format(breaks=BREAKS), params)
             row = self._conn.execute(COUNTS).fetchone()
             self._conn.execute(DROP_ALL)
