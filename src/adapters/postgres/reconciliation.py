@@ -52,18 +52,19 @@ KIND_OF_TYPE: Final = (
     "CASE {t} WHEN 'charge' THEN 'payment' WHEN 'refund' THEN 'refund' WHEN 'payout' THEN 'withdrawal' END"
 )
 
-# The statement's lines less duplicates, and the duplicates with their first line.
+# The statement's lines less duplicates (a view: copying a million rows costs more than filtering
+# them against the few duplicates each time), and the duplicates with their first line.
 KEPT: Final = f"""
 CREATE TEMP TABLE recon_firsts ON COMMIT DROP AS
     SELECT type, external_id, min(line_number) AS first_line
     FROM recon_stage GROUP BY type, external_id HAVING count(*) > 1;
-CREATE TEMP TABLE recon_kept ON COMMIT DROP AS
+ANALYZE recon_firsts;
+CREATE TEMP VIEW recon_kept AS
     SELECT s.*, {KIND_OF_TYPE.format(t="s.type")} AS kind, abs(s.gross) AS size
     FROM recon_stage s
     WHERE s.type IN ('charge', 'refund', 'payout')
       AND NOT EXISTS (SELECT 1 FROM recon_firsts f WHERE f.type = s.type AND f.external_id = s.external_id
                       AND f.first_line <> s.line_number);
-ANALYZE recon_kept;
 """  # noqa: S608 - built from constants only
 
 # Our records of this tenant and provider that the statement can concern: those created within the
@@ -133,38 +134,56 @@ INSERT INTO recon_records {named}
 
 RECORDS: Final = _records_sql()
 
-# The three tiers, each among what the earlier ones left unmatched.
-PAIRS: Final = """
+# A matched pair's verdict (`payments_core.matching.check_pair`), from its line `l` and record `r`.
+FOUND: Final = """
+    CASE WHEN l.currency <> r.currency THEN 'currency_mismatch'
+         WHEN l.size <> r.amount THEN 'amount_mismatch'
+         WHEN NOT r.settled THEN 'status_mismatch'
+         WHEN r.kind = 'payment' AND r.fee IS NOT NULL AND l.fee <> r.fee THEN 'fee_mismatch'
+         WHEN NOT r.in_ledger THEN 'missing_in_ledger' END AS found,
+    CASE WHEN l.currency <> r.currency THEN NULL
+         WHEN l.size <> r.amount THEN l.gross - CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END
+         WHEN NOT r.settled THEN NULL
+         WHEN r.kind = 'payment' AND r.fee IS NOT NULL AND l.fee <> r.fee THEN r.fee - l.fee
+         ELSE l.gross END AS difference"""
+
+# The three tiers, each among what the earlier ones left unmatched, each pair judged as it is
+# made: the tiers after the first work on the few lines (`recon_loose`) and records
+# (`recon_free`) still unmatched, never again on the millions already paired.
+PAIRS: Final = f"""
 CREATE TEMP TABLE recon_pairs ON COMMIT DROP AS
-    SELECT l.line_number, r.kind, r.id
-    FROM recon_kept l
-    JOIN (SELECT kind, provider_reference, min(id) AS id FROM recon_records
-          WHERE provider_reference IS NOT NULL GROUP BY kind, provider_reference) r
-      ON r.kind = l.kind AND r.provider_reference = l.external_id;
-INSERT INTO recon_pairs
-    SELECT DISTINCT ON (r.kind, r.id) l.line_number, r.kind, r.id
-    FROM recon_kept l JOIN recon_records r ON r.kind = l.kind AND r.id = l.reference COLLATE "C"
-    WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_number = l.line_number)
-      AND NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.kind = r.kind AND p.id = r.id)
+    SELECT DISTINCT ON (l.line_number) l.line_number, r.kind, r.id, {FOUND}
+    FROM recon_kept l JOIN recon_records r ON r.kind = l.kind AND r.provider_reference = l.external_id
+    ORDER BY l.line_number, r.id;
+CREATE TEMP TABLE recon_loose ON COMMIT DROP AS
+    SELECT l.* FROM recon_kept l
+    WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_number = l.line_number);
+CREATE TEMP TABLE recon_free ON COMMIT DROP AS
+    SELECT r.* FROM recon_records r
+    WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.kind = r.kind AND p.id = r.id);
+CREATE TEMP TABLE recon_later_pairs ON COMMIT DROP AS
+    SELECT DISTINCT ON (r.kind, r.id) l.line_number, r.kind, r.id, {FOUND}
+    FROM recon_loose l JOIN recon_free r ON r.kind = l.kind AND r.id = l.reference COLLATE "C"
     ORDER BY r.kind, r.id, l.line_number;
-INSERT INTO recon_pairs
+DELETE FROM recon_loose l USING recon_later_pairs p WHERE p.line_number = l.line_number;
+DELETE FROM recon_free r USING recon_later_pairs p WHERE p.kind = r.kind AND p.id = r.id;
+INSERT INTO recon_later_pairs
     WITH lines AS (
-        SELECT l.line_number, l.kind, l.currency, l.size, l.occurred_at,
-               row_number() OVER (PARTITION BY l.kind, l.currency, l.size
-                                  ORDER BY l.occurred_at, l.line_number) AS rank
-        FROM recon_kept l
-        WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_number = l.line_number)),
+        SELECT l.*, row_number() OVER (PARTITION BY l.kind, l.currency, l.size
+                                       ORDER BY l.occurred_at, l.line_number) AS rank
+        FROM recon_loose l),
     records AS (
-        SELECT r.kind, r.id, r.currency, r.amount, r.created_at,
-               row_number() OVER (PARTITION BY r.kind, r.currency, r.amount
-                                  ORDER BY r.created_at, r.id COLLATE "C") AS rank
-        FROM recon_records r
-        WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.kind = r.kind AND p.id = r.id))
-    SELECT lines.line_number, records.kind, records.id
-    FROM lines JOIN records ON records.kind = lines.kind AND records.currency = lines.currency
-                           AND records.amount = lines.size AND records.rank = lines.rank
-    WHERE lines.occurred_at - records.created_at BETWEEN -%(window)s::interval AND %(window)s::interval;
-"""
+        SELECT r.*, row_number() OVER (PARTITION BY r.kind, r.currency, r.amount
+                                       ORDER BY r.created_at, r.id COLLATE "C") AS rank
+        FROM recon_free r)
+    SELECT l.line_number, r.kind, r.id, {FOUND}
+    FROM lines l JOIN records r ON r.kind = l.kind AND r.currency = l.currency
+                               AND r.amount = l.size AND r.rank = l.rank
+    WHERE l.occurred_at - r.created_at BETWEEN -%(window)s::interval AND %(window)s::interval;
+DELETE FROM recon_loose l USING recon_later_pairs p WHERE p.line_number = l.line_number;
+DELETE FROM recon_free r USING recon_later_pairs p WHERE p.kind = r.kind AND p.id = r.id;
+INSERT INTO recon_pairs SELECT * FROM recon_later_pairs;
+"""  # noqa: S608
 
 LINE_COLUMNS: Final = (
     "l.line_number, l.type, l.external_id, l.reference, l.gross, l.fee, l.net, l.currency, l.occurred_at"
@@ -182,29 +201,17 @@ NO_RECORD: Final = (
     "NULL::boolean AS r_settled, NULL::boolean AS r_in_ledger"
 )
 
-# Every break, in the order the core's matcher lists them: duplicates, then line by line, then
-# the records missing from the statement by (kind, id).
+# Every break, in the order the core's matcher lists them: duplicates, then line by line (a
+# judged pair, or a line nothing matched), then the records missing from the statement by (kind, id).
 BREAKS: Final = f"""
-WITH checked AS (
-    SELECT l.*, r.kind AS r_kind, r.id AS r_id, r.status AS r_status, r.amount AS r_amount,
-           r.currency AS r_currency, r.created_at AS r_created_at, r.provider_reference AS r_reference,
-           r.fee AS r_fee, r.settled AS r_settled, r.in_ledger AS r_in_ledger,
-           CASE WHEN r.id IS NULL THEN 'missing_in_ledger'
-                WHEN l.currency <> r.currency THEN 'currency_mismatch'
-                WHEN l.size <> r.amount THEN 'amount_mismatch'
-                WHEN NOT r.settled THEN 'status_mismatch'
-                WHEN r.kind = 'payment' AND r.fee IS NOT NULL AND l.fee <> r.fee THEN 'fee_mismatch'
-                WHEN NOT r.in_ledger THEN 'missing_in_ledger' END AS found,
-           CASE WHEN r.id IS NULL THEN l.gross
-                WHEN l.currency <> r.currency THEN NULL
-                WHEN l.size <> r.amount
-                    THEN l.gross - CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END
-                WHEN NOT r.settled THEN NULL
-                WHEN r.kind = 'payment' AND r.fee IS NOT NULL AND l.fee <> r.fee THEN r.fee - l.fee
-                ELSE l.gross END AS difference
-    FROM recon_kept l
-    LEFT JOIN recon_pairs p ON p.line_number = l.line_number
-    LEFT JOIN recon_records r ON r.kind = p.kind AND r.id = p.id),
+WITH judged AS (
+    SELECT p.found, p.difference, l.*, r.kind AS r_kind, r.id AS r_id, r.status AS r_status,
+           r.amount AS r_amount, r.currency AS r_currency, r.created_at AS r_created_at,
+           r.provider_reference AS r_reference, r.fee AS r_fee, r.settled AS r_settled,
+           r.in_ledger AS r_in_ledger
+    FROM (SELECT * FROM recon_pairs WHERE found IS NOT NULL) AS p
+    JOIN recon_kept l ON l.line_number = p.line_number
+    JOIN recon_records r ON r.kind = p.kind AND r.id = p.id),
 period AS (SELECT min(occurred_at) AS first, max(occurred_at) AS last FROM recon_stage)
 SELECT 0 AS part, 'duplicate_in_statement' AS kind, NULL::bigint AS difference, f.first_line,
        {LINE_COLUMNS}, {NO_RECORD}, l.line_number AS line_order, NULL::text AS kind_order,
@@ -215,15 +222,17 @@ UNION ALL
 SELECT 1, c.found, c.difference, NULL, c.line_number, c.type, c.external_id, c.reference, c.gross,
        c.fee, c.net, c.currency, c.occurred_at, c.r_kind, c.r_id, c.r_status, c.r_amount, c.r_currency,
        c.r_created_at, c.r_reference, c.r_fee, c.r_settled, c.r_in_ledger, c.line_number, NULL, NULL
-FROM checked c WHERE c.found IS NOT NULL
+FROM judged c
+UNION ALL
+SELECT 1, 'missing_in_ledger', l.gross, NULL, {LINE_COLUMNS}, {NO_RECORD}, l.line_number, NULL, NULL
+FROM recon_loose l
 UNION ALL
 SELECT 2, 'missing_in_statement', -CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END, NULL,
        {NO_LINE}, {RECORD_COLUMNS}, NULL, r.kind, r.id COLLATE "C"
-FROM recon_records r, period
+FROM recon_free r, period
 WHERE r.settled AND r.created_at BETWEEN period.first AND period.last - %(cutoff)s::interval
-  AND NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.kind = r.kind AND p.id = r.id)
 ORDER BY 1, line_order, kind_order, id_order
-"""  # noqa: S608 - built from constants only
+"""  # noqa: S608
 
 # The breaks are written where they are found: only their counts come back to Python.
 WRITE_BREAKS: Final = """
@@ -252,20 +261,19 @@ FROM recon_breaks b,
 
 COUNTS: Final = """
 SELECT (SELECT count(*) FROM recon_stage),
-       (SELECT count(*) FROM recon_kept),
        (SELECT count(*) FROM recon_stage s WHERE s.type NOT IN ('charge', 'refund', 'payout')
           AND NOT EXISTS (SELECT 1 FROM recon_firsts f WHERE f.type = s.type AND f.external_id = s.external_id
                           AND f.first_line <> s.line_number)),
-       (SELECT count(*) FROM recon_breaks WHERE part = 1),
+       (SELECT count(*) FROM recon_pairs WHERE found IS NULL),
        (SELECT coalesce(jsonb_object_agg(kind, n), '{}') FROM (
             SELECT kind, count(*) AS n FROM recon_breaks GROUP BY kind) AS per_kind)
 """
 
 TEMPORARY_TABLES: Final = (
-    "recon_breaks", "recon_pairs", "recon_records", "recon_unnamed", "recon_kept", "recon_firsts",
-    "recon_stage",
+    "recon_breaks", "recon_later_pairs", "recon_pairs", "recon_loose", "recon_free", "recon_records",
+    "recon_unnamed", "recon_firsts", "recon_stage",
 )  # fmt: skip
-DROP_ALL: Final = "DROP TABLE " + ", ".join(TEMPORARY_TABLES)
+DROP_ALL: Final = "DROP VIEW recon_kept; DROP TABLE " + ", ".join(TEMPORARY_TABLES)
 # A batch over millions of rows: hash joins and aggregates in memory rather than spilled to disk.
 BATCH_WORK_MEM: Final = "256MB"
 
@@ -318,9 +326,9 @@ class PostgresReconciliation:
             script.execute(WRITE_BREAKS.format(breaks=BREAKS), params)
             row = self._conn.execute(COUNTS).fetchone()
             self._conn.execute(DROP_ALL)
-        lines, kept, informational, pair_breaks, per_kind = row if row is not None else (0, 0, 0, 0, {})
+        lines, informational, clean, per_kind = row if row is not None else (0, 0, 0, {})
         counts = {kind.value: int(per_kind.get(kind.value, 0)) for kind in BreakKind}
-        return MatchOutcome(int(lines), int(kept) - int(pair_breaks), int(informational), counts)
+        return MatchOutcome(int(lines), int(clean), int(informational), counts)
 
     def find_run(self, tenant_id: str, provider: str, digest: str) -> ReconciliationRun | None:
         with guarded():
