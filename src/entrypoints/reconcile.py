@@ -28,7 +28,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.statements import PARSERS, StatementError, open_statement
-from entrypoints.prefetch import prefetched
 from payments_core import PaymentsCore
 from payments_core.errors import DomainError
 from payments_core.model.reconciliation import Break, BreakStatus, MatchRules, ReconciliationRun
@@ -77,7 +76,7 @@ def run(args: argparse.Namespace, core: PaymentsCore, tenants: Callable[[], list
     try:
         with _progress(err, total) as progress:
             result = core.reconciliation.reconcile(
-                operator, provider, digest, prefetched(source), rules,
+                operator, provider, digest, source.staged(), rules,
                 auto_resolve=not args.no_auto_resolve, statement_name=args.statement.name, progress=progress,
             )  # fmt: skip
     except StatementError as error:
