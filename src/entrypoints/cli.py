@@ -1,8 +1,10 @@
 """The `payments` command: the server, the operator's tools and the batch jobs.
 
 payments serve [--host H] [--port P] [--demo] [--no-worker]
-                                  the HTTP API (migrating the database first); `--demo` also makes
-                                  the demo tenant and prints ready-to-paste credentials (`make run`)
+                                  the HTTP API (migrating the database first), with the webhook
+                                  deliveries and the janitor in-process unless `--no-worker`;
+                                  `--demo` also makes the demo tenant and prints ready-to-paste
+                                  credentials (`make run`)
 payments tenant create NAME [--currency KES] [--rate-limit-scale N]
                                   a tenant; prints one JSON object with tenant_id and api_key
 payments token --tenant T --user U [--scope S ...] [--mfa] [--live] [--ttl-minutes M]
@@ -12,18 +14,26 @@ payments demo [--memory]          a payment and a four-eyes withdrawal through t
 payments reconcile --provider P --statement FILE [--tenant T] [--format text|json|csv] [--out FILE]
                                   match a provider statement against payments and the ledger;
                                   exit 0 clean, 1 breaks left open, 2 bad input (nothing written)
-payments worker [--interval S] [--batch N] [--once]
+payments worker [--interval S] [--batch N] [--once] [--janitor-interval J]
                                   deliver outbound webhooks: fan out the outbox, send what is due,
-                                  sleep S seconds when idle; until interrupted (or one pass)
+                                  sleep S seconds when idle; and every J seconds (default 60,
+                                  0 = never) sweep as the janitor does; until interrupted (or one pass)
+payments janitor [--once] [--interval S] [--batch N]
+                                  ask providers about payments, refunds and withdrawals pending too
+                                  long, apply their answers, expire sessions; one pass prints its
+                                  counts as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+
+import attrs
 
 from adapters.auth.tokens import JwtTokens
 from adapters.postgres.migrate import migrate
@@ -75,24 +85,57 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    """Several workers may run at once: each claims its own deliveries (FOR UPDATE SKIP LOCKED)."""
+    """Several workers may run at once: each claims its own deliveries and pending objects
+    (FOR UPDATE SKIP LOCKED). The janitor runs in a thread beside the delivery loop."""
     from entrypoints.composition import postgres_core  # noqa: PLC0415
-    from entrypoints.worker import run_deliveries  # noqa: PLC0415
+    from entrypoints.worker import run_deliveries, start_janitor_in_background  # noqa: PLC0415
 
     with postgres_core() as (core, _):
         deliveries = core.deliveries
         if deliveries is None:
             print("webhook deliveries are not configured", file=sys.stderr)
             return 2
+        janitor = core.janitor if args.janitor_interval > 0 else None
         if args.once:
             try:
                 deliveries.work_once(datetime.now(UTC), args.batch)
+                if janitor is not None:
+                    janitor.sweep()
             except DomainError as error:
                 print(f"{error.code}: {error.message}", file=sys.stderr)
                 return 1
             return 0
+        janitor_stop = start_janitor_in_background(janitor, args.janitor_interval) if janitor else None
         try:
             run_deliveries(deliveries, threading.Event(), args.interval, args.batch)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if janitor_stop is not None:
+                janitor_stop.set()
+    return 0
+
+
+def _janitor(args: argparse.Namespace) -> int:
+    """Safe beside running workers: each pass claims its own objects (FOR UPDATE SKIP LOCKED)."""
+    from entrypoints.composition import postgres_core  # noqa: PLC0415
+    from entrypoints.worker import run_janitor  # noqa: PLC0415
+
+    with postgres_core() as (core, _):
+        janitor = core.janitor
+        if janitor is None:
+            print("the janitor is not configured", file=sys.stderr)
+            return 2
+        if args.once:
+            try:
+                report = janitor.sweep(args.batch)
+            except DomainError as error:
+                print(f"{error.code}: {error.message}", file=sys.stderr)
+                return 1
+            print(json.dumps(attrs.asdict(report)))
+            return 0
+        try:
+            run_janitor(janitor, threading.Event(), args.interval, args.batch)
         except KeyboardInterrupt:
             return 0
     return 0
@@ -122,7 +165,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="create the demo tenant and print credentials")
-    serve.add_argument("--no-worker", action="store_true", help="do not deliver webhooks in this process")
+    serve.add_argument(
+        "--no-worker", action="store_true", help="do not deliver webhooks nor run the janitor in this process"
+    )
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
     create = tenant.add_parser("create", help="create a tenant and a test-mode API key with every scope")
     create.add_argument("name")
@@ -132,6 +177,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--interval", type=float, default=1.0, help="seconds to sleep when idle")
     worker.add_argument("--batch", type=int, default=50, help="deliveries per pass")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    worker.add_argument(
+        "--janitor-interval", type=float, default=60.0, help="seconds between janitor sweeps (0: none)"
+    )
+    janitor = commands.add_parser("janitor", help="ask providers about objects pending too long")
+    janitor.add_argument("--once", action="store_true", help="one sweep, print its counts, then exit")
+    janitor.add_argument("--interval", type=float, default=60.0, help="seconds between sweeps")
+    janitor.add_argument("--batch", type=int, default=50, help="objects of each kind per sweep (1-500)")
     reconcile = commands.add_parser("reconcile", help="reconcile a provider statement")
     from entrypoints.reconcile import add_arguments  # noqa: PLC0415
 
@@ -158,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _token(args)
     if args.command == "worker":
         return _worker(args)
+    if args.command == "janitor":
+        return _janitor(args)
     if args.command == "reconcile":
         return _reconcile(args)
     return run_demo(sys.stdout, in_memory=args.memory)

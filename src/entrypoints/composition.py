@@ -5,7 +5,8 @@
 
 Both wire the sandbox provider so that its signed webhooks reach the core at once, as they
 would over HTTP, and the five real providers (Stripe, MercadoPago, M-Pesa, Paystack, Pesapal)
-at the hosts `config.provider_settings()` names.
+at the hosts `config.provider_settings()` names, whose status queries the janitor asks
+(`provider_status_query`).
 
 Invariants
 - A real provider's credentials are the tenant's own, read at call time through the core's
@@ -28,12 +29,13 @@ from contextlib import contextmanager
 from adapters.auth.totp import PyOtpTotp
 from adapters.memory.system import InMemorySecretBox, RandomIds, RandomSecrets, SystemClock
 from adapters.postgres.deliveries import PostgresDeliveryStore
+from adapters.postgres.janitor import PostgresJanitorStore
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import make_pool
 from adapters.postgres.server import open_database
 from adapters.postgres.uow import PostgresUnitOfWorkFactory
 from adapters.providers.http_policy import Credentials, ProviderHttp
-from adapters.providers.mercadopago import MercadoPagoProvider
+from adapters.providers.mercadopago import MercadoPagoProvider, Notification
 from adapters.providers.mpesa import MpesaProvider
 from adapters.providers.paystack import PaystackProvider
 from adapters.providers.pesapal import PesapalProvider
@@ -44,8 +46,18 @@ from entrypoints import config
 from entrypoints.config import ProviderSettings
 from payments_core import PaymentsCore, bootstrap
 from payments_core.errors import ProviderUnavailable
-from payments_core.ports import Clock, PaymentProvider, ProviderEvent, SecretBox, UnitOfWorkFactory
+from payments_core.ports import (
+    Clock,
+    PaymentProvider,
+    ProviderEvent,
+    ProviderEventType,
+    SecretBox,
+    UnitOfWorkFactory,
+)
 from payments_core.ports.deliveries import DeliveryStore
+from payments_core.ports.janitor import CheckKind, JanitorStore, PendingCheck, ProviderVerdict
+from payments_core.services.janitor import Answer, StatusTable
+from payments_core.services.provider_events import REFUND_EVENTS
 
 
 class CoreSlot:
@@ -136,6 +148,81 @@ def real_providers(slot: CoreSlot, clock: Clock, settings: ProviderSettings) -> 
     }
 
 
+def _verdict(outcome: ProviderEventType | None) -> ProviderVerdict | None:
+    return None if outcome is None else ProviderVerdict(outcome)
+
+
+def _stripe_answers(stripe: StripeProvider) -> dict[tuple[CheckKind, str], Answer]:
+    def checkout(check: PendingCheck) -> ProviderVerdict | None:
+        return _verdict(stripe.checkout_status(check.tenant_id, check.livemode, check.reference))
+
+    return {(CheckKind.CHECKOUT, "stripe"): checkout}
+
+
+def _mercadopago_answers(mercadopago: MercadoPagoProvider) -> dict[tuple[CheckKind, str], Answer]:
+    def payment(check: PendingCheck) -> ProviderVerdict | None:
+        return _verdict(mercadopago.payment_status(check.tenant_id, check.livemode, check.reference))
+
+    def refund(check: PendingCheck) -> ProviderVerdict | None:
+        """A refund's outcome is part of its payment's state, as a notification's confirmation reads it."""
+        if not check.payment_reference:
+            return None
+        asked = Notification("payment", "janitor", check.payment_reference, check.livemode)
+        for event in mercadopago.confirm(check.tenant_id, check.livemode, asked):
+            if event.type in REFUND_EVENTS and event.reference == check.reference:
+                return ProviderVerdict(event.type, event.amount, event.details)
+        return None
+
+    return {(CheckKind.PAYMENT, "mercadopago"): payment, (CheckKind.REFUND, "mercadopago"): refund}
+
+
+def _mpesa_answers(mpesa: MpesaProvider) -> dict[tuple[CheckKind, str], Answer]:
+    def checkout(check: PendingCheck) -> ProviderVerdict | None:
+        return _verdict(mpesa.stk_status(check.tenant_id, check.livemode, check.reference))
+
+    return {(CheckKind.CHECKOUT, "mpesa"): checkout}
+
+
+def _paystack_answers(paystack: PaystackProvider) -> dict[tuple[CheckKind, str], Answer]:
+    def transaction(check: PendingCheck) -> ProviderVerdict | None:
+        return _verdict(paystack.verify(check.tenant_id, check.livemode, check.reference))
+
+    return {(CheckKind.CHECKOUT, "paystack"): transaction, (CheckKind.PAYMENT, "paystack"): transaction}
+
+
+def _pesapal_answers(pesapal: PesapalProvider) -> dict[tuple[CheckKind, str], Answer]:
+    def checkout(check: PendingCheck) -> ProviderVerdict | None:
+        event = pesapal.order_event(check.tenant_id, check.livemode, check.reference)
+        return None if event is None else ProviderVerdict(event.type, event.amount, event.details)
+
+    return {(CheckKind.CHECKOUT, "pesapal"): checkout}
+
+
+def provider_status_query(providers: Mapping[str, PaymentProvider]) -> StatusTable:
+    """What the janitor may ask each wired real provider, through the adapters' status queries.
+
+    Asked: Stripe Checkout Sessions; MercadoPago direct payments (card, PSE) and refunds (read
+    from their payment); M-Pesa STK pushes; Paystack transactions (checkout and saved-card
+    charges); Pesapal orders. Not asked, as no adapter offers the query: the sandbox, MercadoPago
+    Checkout Pro sessions (a preference is not a payment), Stripe, Paystack and Pesapal refunds,
+    and every payout (M-Pesa B2C/B2B, Paystack transfers): those are left to their webhooks and
+    to reconciliation.
+    """
+    answers: dict[tuple[CheckKind, str], Answer] = {}
+    for provider in providers.values():
+        if isinstance(provider, StripeProvider):
+            answers |= _stripe_answers(provider)
+        elif isinstance(provider, MercadoPagoProvider):
+            answers |= _mercadopago_answers(provider)
+        elif isinstance(provider, MpesaProvider):
+            answers |= _mpesa_answers(provider)
+        elif isinstance(provider, PaystackProvider):
+            answers |= _paystack_answers(provider)
+        elif isinstance(provider, PesapalProvider):
+            answers |= _pesapal_answers(provider)
+    return StatusTable(answers)
+
+
 def wire_core(
     uow: UnitOfWorkFactory,
     clock: Clock,
@@ -143,10 +230,12 @@ def wire_core(
     secret_box: SecretBox | None = None,
     delivery_store: DeliveryStore | None = None,
     providers: ProviderSettings | None = None,
+    janitor_store: JanitorStore | None = None,
 ) -> tuple[PaymentsCore, SandboxProvider]:
     """The core with the sandbox provider, whose signed webhooks reach the core at once, the real
     providers (`providers`, else from the environment) and, given a delivery store, the outbound
-    webhook deliveries, sent with httpx."""
+    webhook deliveries, sent with httpx; given a janitor store, the janitor, asking the real
+    providers' status queries."""
     secrets = RandomSecrets()
     sandbox = SandboxProvider(clock, signing_secret=sandbox_secret or f"whsec_{secrets.token(24)}")
     slot = CoreSlot()
@@ -162,6 +251,8 @@ def wire_core(
         delivery_store=delivery_store,
         webhook_sender=HttpxWebhookSender() if delivery_store is not None else None,
         jitter=random.SystemRandom().random,
+        janitor_store=janitor_store,
+        status_query=provider_status_query(real) if janitor_store is not None else None,
     )
 
     slot.fill(core)
@@ -177,12 +268,17 @@ def in_memory_core(
     clock: Clock | None = None, sandbox_secret: str | None = None
 ) -> tuple[PaymentsCore, SandboxProvider]:
     from adapters.memory.deliveries import InMemoryDeliveryStore  # noqa: PLC0415
+    from adapters.memory.janitor import InMemoryJanitorStore  # noqa: PLC0415
     from adapters.memory.uow import InMemoryStore, InMemoryUnitOfWorkFactory  # noqa: PLC0415
 
     clock = clock or SystemClock()
     store = InMemoryStore(clock)
     return wire_core(
-        InMemoryUnitOfWorkFactory(store), clock, sandbox_secret, delivery_store=InMemoryDeliveryStore(store)
+        InMemoryUnitOfWorkFactory(store),
+        clock,
+        sandbox_secret,
+        delivery_store=InMemoryDeliveryStore(store),
+        janitor_store=InMemoryJanitorStore(store),
     )
 
 
@@ -201,6 +297,7 @@ def postgres_core(sandbox_secret: str | None = None) -> Iterator[tuple[PaymentsC
             sandbox_secret,
             config.secret_box(),
             PostgresDeliveryStore(pool),
+            janitor_store=PostgresJanitorStore(pool),
         )
     finally:
         if pool is not None:

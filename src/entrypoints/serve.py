@@ -21,6 +21,7 @@ from adapters.auth.tokens import JwtTokens
 from adapters.memory.system import SystemClock
 from adapters.postgres.deliveries import PostgresDeliveryStore
 from adapters.postgres.edge import PostgresIdempotencyStore, PostgresRateLimiter
+from adapters.postgres.janitor import PostgresJanitorStore
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import make_pool
 from adapters.postgres.server import open_database
@@ -29,7 +30,7 @@ from entrypoints import config
 from entrypoints.composition import wire_core
 from entrypoints.http import HttpRuntime, create_app
 from entrypoints.http.settings import HttpSettings
-from entrypoints.worker import start_in_background
+from entrypoints.worker import JANITOR_INTERVAL, start_in_background, start_janitor_in_background
 from payments_core import PaymentsCore
 from payments_core.errors import NotFound
 from payments_core.policies import Principal, Scope
@@ -55,6 +56,7 @@ def postgres_runtime(settings: HttpSettings | None = None, pool_size: int = 10) 
             None,
             config.secret_box(),
             PostgresDeliveryStore(pool),
+            janitor_store=PostgresJanitorStore(pool),
         )
         checked_pool = pool
 
@@ -142,8 +144,16 @@ def demo_credentials(runtime: HttpRuntime, out: TextIO, base_url: str) -> None:
 
 
 def serve(
-    host: str, port: int, out: TextIO, demo: bool = False, log_level: str = "info", worker: bool = True
+    host: str,
+    port: int,
+    out: TextIO,
+    demo: bool = False,
+    log_level: str = "info",
+    worker: bool = True,
+    janitor_interval: float = JANITOR_INTERVAL,
 ) -> int:
+    """The API until interrupted; unless `worker` is False, the webhook deliveries and the janitor
+    (every `janitor_interval` seconds; 0 = not in this process) run beside it in daemon threads."""
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; ending as SystemExit
@@ -156,12 +166,16 @@ def serve(
         else:
             out.write(f"payments-core API: {base_url}/api/v1   docs: {base_url}/docs\n")
             out.flush()
-        deliveries = runtime.core.deliveries
-        stop = start_in_background(deliveries) if worker and deliveries is not None else None
+        deliveries, janitor = runtime.core.deliveries, runtime.core.janitor
+        stops = []
+        if worker and deliveries is not None:
+            stops.append(start_in_background(deliveries))
+        if worker and janitor is not None and janitor_interval > 0:
+            stops.append(start_janitor_in_background(janitor, janitor_interval))
         try:
             uvicorn.run(create_app(runtime), host=host, port=port, log_level=log_level, access_log=False)
         finally:
-            if stop is not None:
+            for stop in stops:
                 stop.set()
     return 0
 

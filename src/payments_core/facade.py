@@ -28,6 +28,7 @@ from payments_core.ports import (
     UnitOfWorkFactory,
 )
 from payments_core.ports.deliveries import DeliveryStore, WebhookSender
+from payments_core.ports.janitor import JanitorStore, StatusQuery
 from payments_core.services import (
     api_keys,
     audit_events,
@@ -35,6 +36,7 @@ from payments_core.services import (
     customers,
     deliveries,
     direct_payments,
+    janitor,
     ledger_views,
     links,
     mfa,
@@ -50,6 +52,7 @@ from payments_core.services import (
 )
 from payments_core.services.context import Deps
 from payments_core.services.deliveries import DeliveryDeps
+from payments_core.services.janitor import NO_STATUS, JanitorDeps, JanitorSettings
 
 
 def use_cases(module: ModuleType) -> tuple[str, ...]:
@@ -66,7 +69,7 @@ def use_cases(module: ModuleType) -> tuple[str, ...]:
 class BoundUseCases:
     """A service module's use cases with `deps` filled in."""
 
-    def __init__(self, module: ModuleType, deps: Deps | DeliveryDeps) -> None:
+    def __init__(self, module: ModuleType, deps: Deps | DeliveryDeps | JanitorDeps) -> None:
         self._module = module
         self._names = use_cases(module)
         self._deps = deps
@@ -84,7 +87,9 @@ class BoundUseCases:
 class PaymentsCore:
     """Every use case of the platform, grouped by resource."""
 
-    def __init__(self, deps: Deps, delivery: DeliveryDeps | None = None) -> None:
+    def __init__(
+        self, deps: Deps, delivery: DeliveryDeps | None = None, janitor_deps: JanitorDeps | None = None
+    ) -> None:
         self.deps = deps
         self.tenants = BoundUseCases(tenants, deps)
         self.checkout = BoundUseCases(checkout, deps)
@@ -105,6 +110,8 @@ class PaymentsCore:
         self.reconciliation = BoundUseCases(reconciliation, deps)
         # Outbound webhook deliveries: bound only where the composition chose a store and a sender.
         self.deliveries = BoundUseCases(deliveries, delivery) if delivery is not None else None
+        # The janitor's sweep: bound only where the composition chose a store for its claims.
+        self.janitor = BoundUseCases(janitor, janitor_deps) if janitor_deps is not None else None
 
 
 def bootstrap(
@@ -121,9 +128,13 @@ def bootstrap(
     delivery_store: DeliveryStore | None = None,
     webhook_sender: WebhookSender | None = None,
     jitter: Callable[[], float] | None = None,
+    janitor_store: JanitorStore | None = None,
+    status_query: StatusQuery | None = None,
+    janitor_settings: JanitorSettings | None = None,
 ) -> PaymentsCore:
     """Wire the core to the adapters the embedding service chose. Webhook deliveries are bound when
-    a delivery store, a sender and a jitter source (uniform in [0, 1)) are all given."""
+    a delivery store, a sender and a jitter source (uniform in [0, 1)) are all given; the janitor
+    when a janitor store is (with no `status_query` it asks nobody and only expires sessions)."""
     deps = Deps(
         uow=uow,
         clock=clock,
@@ -138,4 +149,9 @@ def bootstrap(
     delivery = None
     if delivery_store is not None and webhook_sender is not None and jitter is not None:
         delivery = DeliveryDeps(deps, delivery_store, webhook_sender, jitter)
-    return PaymentsCore(deps, delivery)
+    janitor_deps = None
+    if janitor_store is not None:
+        janitor_deps = JanitorDeps(
+            deps, janitor_store, status_query or NO_STATUS, janitor_settings or JanitorSettings()
+        )
+    return PaymentsCore(deps, delivery, janitor_deps)

@@ -17,7 +17,7 @@ def test_a_modules_use_cases_are_its_public_functions_taking_deps():
 def test_every_resource_of_the_facade_is_bound_to_the_same_ports():
     core = PaymentsCore(make_core().deps)
     resources = [value for name, value in vars(core).items() if name != "deps"]
-    assert len(resources) == 18
+    assert len(resources) == 19
     assert all(dir(resource) for resource in resources)
 
 
