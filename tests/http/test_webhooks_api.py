@@ -137,7 +137,8 @@ def test_registering_with_an_idempotency_key_replays_the_same_endpoint(api):
     first = api.post("/webhook-endpoints", json={"url": URL}, headers=headers)
     assert first.status_code == 201
     again = api.post("/webhook-endpoints", json={"url": URL}, headers=headers)
-    assert again.status_code == 201 and again.json() == first.json()
+    assert again.status_code == 201 and again.json() == {**first.json(), "secret": None}
+    assert first.json()["secret"].startswith("whsec_")
     assert again.headers["idempotent-replayed"] == "true"
     other = api.post("/webhook-endpoints", json={"url": URL + "/other"}, headers=headers)
     assert other.status_code == 400 and error_code(other) == "IDEMPOTENCY_KEY_REUSED"

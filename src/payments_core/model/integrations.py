@@ -2,7 +2,9 @@
 
 Invariants
 - Secrets (provider access tokens, webhook signing secrets) are stored sealed by the secret box
-  and only ever shown masked (`APP_USR-…1234`); the webhook secret once, at creation.
+  and only ever shown masked (`APP_USR-…1234`); the webhook secret once, at creation or rotation.
+- A webhook endpoint signs with its current secret and, until `previous_secret_expires_at`, with
+  the one its last rotation replaced (at most two secrets at a time).
 - Audit events and outbound events are append-only.
 """
 
@@ -40,10 +42,21 @@ class WebhookEndpoint:
     created_at: datetime = attrs.field(validator=aware)
     description: str | None = None
     deleted_at: datetime | None = attrs.field(default=None, validator=aware)
+    # The secret a rotation replaced, still signing beside the new one until it expires.
+    previous_sealed_secret: str | None = None
+    previous_secret_expires_at: datetime | None = attrs.field(default=None, validator=aware)
 
     @property
     def is_active(self) -> bool:
         return self.deleted_at is None
+
+    def signing_secrets_sealed(self, now: datetime) -> tuple[str, ...]:
+        """The current secret first, then the previous one while its overlap lasts, so that a
+        receiver still checking the old secret keeps accepting deliveries mid-rotation."""
+        expires_at = self.previous_secret_expires_at
+        if self.previous_sealed_secret is None or expires_at is None or now >= expires_at:
+            return (self.sealed_secret,)
+        return (self.sealed_secret, self.previous_sealed_secret)
 
     def wants(self, event_type: str) -> bool:
         return not self.event_types or "*" in self.event_types or event_type in self.event_types

@@ -196,8 +196,9 @@ def _attempt(deps: DeliveryDeps, claim: ClaimedDelivery) -> WebhookDelivery | No
     if endpoint is None or not endpoint.is_active:
         return _record(deps, delivery, DeliveryStatus.FAILED, None, "endpoint deleted")
     body = event_body(claim.event)
-    secrets = [deps.core.secret_box.open(endpoint.sealed_secret)]
-    timestamp = int(deps.core.clock.now().timestamp())
+    now = deps.core.clock.now()
+    secrets = [deps.core.secret_box.open(sealed) for sealed in endpoint.signing_secrets_sealed(now)]
+    timestamp = int(now.timestamp())
     headers = _headers(claim.event, signature_header(secrets, timestamp, body))
     status_code: int | None = None
     problem: str | None

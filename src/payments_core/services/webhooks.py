@@ -3,8 +3,12 @@
 Invariants
 - An endpoint's signing secret (`whsec_…`) is shown once, in `CreatedEndpoint`; the repository
   keeps it sealed by `deps.secret_box`, and only the delivery worker opens it (`endpoint_secret`).
-- Managing endpoints needs `webhooks.manage`; creating, deleting and sending a test event also
-  need a person with a fresh MFA (an API key is refused). Listing needs no step-up.
+- Managing endpoints needs `webhooks.manage`; creating, deleting, rotating the secret and sending
+  a test event also need a person with a fresh MFA (an API key is refused). Listing needs no step-up.
+- Rotating gives an endpoint a new secret, shown once in `RotatedSecret`; the replaced one stays
+  sealed as `previous_sealed_secret` and keeps signing beside it for the overlap (0 to 7 days,
+  24 h by default), so receivers can switch without dropping deliveries. A rotation during an
+  overlap replaces the previous secret with the then-current one: never more than two.
 - An endpoint URL is https (plain http only to localhost, for development); a tenant has at most
   `MAX_ACTIVE_ENDPOINTS` active endpoints.
 - Deleting is a time (`deleted_at`), not a removal; a deleted endpoint is gone for every use case
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -37,6 +42,8 @@ MAX_EVENT_TYPE_LENGTH: Final = 100
 MAX_DESCRIPTION_LENGTH: Final = 200
 MAX_TEST_DATA_BYTES: Final = 4_096
 SECRET_BYTES: Final = 24
+DEFAULT_ROTATION_OVERLAP: Final = timedelta(hours=24)
+MAX_ROTATION_OVERLAP: Final = timedelta(days=7)
 ALL_EVENTS: Final = "*"
 _EVENT_TYPE: Final = re.compile(r"[a-z_]+(?:\.[a-z_]+)+")
 
@@ -44,6 +51,14 @@ _EVENT_TYPE: Final = re.compile(r"[a-z_]+(?:\.[a-z_]+)+")
 @attrs.frozen
 class CreatedEndpoint:
     """The new endpoint and its signing secret, shown this once."""
+
+    endpoint: WebhookEndpoint
+    secret: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class RotatedSecret:
+    """The endpoint after a rotation and its new signing secret, shown this once."""
 
     endpoint: WebhookEndpoint
     secret: str = attrs.field(repr=False)
@@ -72,7 +87,7 @@ def create_endpoint(
     clean_url = validate_url(url, "url")
     types = _clean_event_types(event_types)
     check_text("description", description, MAX_DESCRIPTION_LENGTH, optional=True)
-    secret = f"whsec_{deps.secrets.token(SECRET_BYTES)}"
+    secret = _new_secret(deps)
     with deps.uow() as uow:
         if len(uow.webhook_endpoints.for_tenant(principal.tenant_id)) >= MAX_ACTIVE_ENDPOINTS:
             raise InvalidOperation(
@@ -121,6 +136,43 @@ def delete_endpoint(deps: Deps, principal: Principal, endpoint_id: str) -> Webho
     return deleted
 
 
+def rotate_endpoint_secret(
+    deps: Deps,
+    principal: Principal,
+    endpoint_id: str,
+    overlap: timedelta = DEFAULT_ROTATION_OVERLAP,
+) -> RotatedSecret:
+    """Give an endpoint a new secret; the old one keeps signing until `overlap` has passed (with
+    no overlap it stops at once), so a receiver can move to the new one without a gap."""
+    require_scope(principal, Operation.WEBHOOKS_MANAGE)
+    require_step_up(principal, StepUpAction.WEBHOOKS, deps.clock.now())
+    check_text("endpointId", endpoint_id, 100)
+    if not isinstance(overlap, timedelta) or not timedelta(0) <= overlap <= MAX_ROTATION_OVERLAP:
+        raise ValidationError(
+            "overlap must be between 0 and 7 days",
+            field="overlap",
+            maxSeconds=int(MAX_ROTATION_OVERLAP.total_seconds()),
+        )
+    secret = _new_secret(deps)
+    now = deps.clock.now()
+    with deps.uow() as uow:
+        endpoint = _active_endpoint(uow, principal.tenant_id, endpoint_id)
+        kept = overlap > timedelta(0)
+        rotated = attrs.evolve(
+            endpoint,
+            sealed_secret=deps.secret_box.seal(secret),
+            previous_sealed_secret=endpoint.sealed_secret if kept else None,
+            previous_secret_expires_at=now + overlap if kept else None,
+        )
+        uow.webhook_endpoints.update(rotated)
+        audit(
+            uow, deps, principal, "webhook_endpoint.secret_rotated", "webhook_endpoint", endpoint.id,
+            endpoint.tenant_id, overlapSeconds=int(overlap.total_seconds()),
+        )  # fmt: skip
+        uow.commit()
+    return RotatedSecret(rotated, secret)
+
+
 def send_test_event(
     deps: Deps,
     principal: Principal,
@@ -153,6 +205,10 @@ def endpoint_secret(deps: Deps, tenant_id: str, endpoint_id: str) -> str:
     with deps.uow() as uow:
         endpoint = _active_endpoint(uow, tenant_id, endpoint_id)
     return deps.secret_box.open(endpoint.sealed_secret)
+
+
+def _new_secret(deps: Deps) -> str:
+    return f"whsec_{deps.secrets.token(SECRET_BYTES)}"
 
 
 def _active_endpoint(uow: UnitOfWork, tenant_id: str, endpoint_id: str) -> WebhookEndpoint:

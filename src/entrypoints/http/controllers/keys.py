@@ -2,9 +2,9 @@
 
 Invariants
 - The secret appears in the answer of `keys:create` and nowhere else: not in the revoke answer,
-  not in an audit event (the core keeps only its digest). The one exception is deliberate: an
-  `Idempotency-Key` replay (same tenant, same request, within the store's 24 h) returns the same
-  answer, secret included, so that a client whose first reply was lost does not mint a second key.
+  not in an audit event (the core keeps only its digest). An `Idempotency-Key` replay (same tenant,
+  same request, within the store's 24 h) returns the same answer with `"secret": null`: the secret
+  is never kept in the idempotency store, and no second key is minted.
 - Only a person with `api_keys.manage` and a fresh MFA creates or revokes keys (the core checks);
   an API key never mints or revokes one.
 - The colon is part of the literal path: each handler is mounted at its full `/keys:verb` path, since

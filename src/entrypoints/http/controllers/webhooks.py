@@ -3,14 +3,18 @@
     POST   /webhook-endpoints           register a URL; its `whsec_…` secret is in this answer only
     GET    /webhook-endpoints           the active endpoints, never a secret
     DELETE /webhook-endpoints/{id}      stop delivering to one
+    POST   /webhook-endpoints/{id}/rotate-secret   a new `whsec_…` secret, in this answer only; the
+                                        old one keeps signing for `overlapHours` (default 24, ≤ 168)
     POST   /webhooks/test               seed 003: queue a test event for one endpoint
     POST   /webhooks/stripe             seed 003: Stripe's events, verified by `Stripe-Signature`
 
 Invariants
-- An endpoint's signing secret is shown whole once, at creation; no other answer carries it or a
-  part of it (the core keeps it sealed and only the delivery worker opens it).
-- Managing endpoints and sending a test event need `webhooks.manage`; creating, deleting and
-  testing also need a person with a fresh MFA (the core checks both).
+- An endpoint's signing secret is shown whole once, at creation or rotation; no other answer
+  carries it or a part of it (the core keeps it sealed and only the delivery worker opens it).
+  A rotation's `Idempotency-Key` replay answers the same body with `"secret": null`: a rotated
+  secret never rests in the idempotency store (as `keys:create`).
+- Managing endpoints and sending a test event need `webhooks.manage`; creating, deleting,
+  rotating and testing also need a person with a fresh MFA (the core checks both).
 - `/webhooks/stripe` is the platform's Stripe endpoint: it takes no credential, the signature is
   the credential, and the core has the Stripe adapter verify it over the raw body, with the
   platform's endpoint secret (`PAYMENTS_STRIPE_WEBHOOK_SECRET`), before anything is recorded.
@@ -24,6 +28,7 @@ Invariants
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -40,11 +45,14 @@ from payments_core.services.webhooks import (
     MAX_DESCRIPTION_LENGTH,
     MAX_EVENT_TYPE_LENGTH,
     MAX_EVENT_TYPES,
+    MAX_ROTATION_OVERLAP,
 )
 
 STRIPE_SIGNATURE: Final = "Stripe-Signature"
 MAX_URL_LENGTH: Final = 2048
 MAX_ID_LENGTH: Final = 100
+DEFAULT_OVERLAP_HOURS: Final = 24
+MAX_OVERLAP_HOURS: Final = int(MAX_ROTATION_OVERLAP / timedelta(hours=1))
 # Stripe's events are a few KiB; anything far larger is not one of them.
 MAX_INBOUND_BODY: Final = 1024 * 1024
 
@@ -57,6 +65,10 @@ class EndpointBody(msgspec.Struct, rename="camel"):
         msgspec.field(default_factory=lambda: [ALL_EVENTS])
     )
     description: Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_LENGTH)] | None = None
+
+
+class RotateSecretBody(msgspec.Struct, rename="camel"):
+    overlap_hours: Annotated[int, msgspec.Meta(ge=0, le=MAX_OVERLAP_HOURS)] = DEFAULT_OVERLAP_HOURS
 
 
 class TestEventBody(msgspec.Struct, rename="camel"):
@@ -89,7 +101,8 @@ class WebhookEndpointsController(Controller):
     path = "/webhook-endpoints"
     tags = ["webhook endpoints"]
 
-    @post("/", status_code=201, sync_to_thread=True, opt={"idempotent": True})
+    # The signing secret is shown once: a replay answers the same endpoint with "secret": null.
+    @post("/", status_code=201, sync_to_thread=True, opt={"idempotent": True, "replay_without": ("secret",)})
     def create_endpoint(
         self,
         runtime: Runtime,
@@ -117,6 +130,31 @@ class WebhookEndpointsController(Controller):
     ) -> dict[str, Any]:
         deleted = runtime.core.webhooks.delete_endpoint(principal, endpoint_id)
         return {"success": True, "id": deleted.id, "deletedAt": iso(deleted.deleted_at)}
+
+    @post(
+        "/{endpoint_id:str}/rotate-secret",
+        status_code=200,
+        sync_to_thread=True,
+        opt={"idempotent": True, "replay_without": ("secret",)},
+    )
+    def rotate_secret(
+        self,
+        runtime: Runtime,
+        principal: Caller,
+        endpoint_id: FromPath[str],
+        data: JSONBody[RotateSecretBody | None] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        """The new secret is in this answer only; the old one signs too until `previousSecretExpiresAt`."""
+        overlap_hours = data.overlap_hours if data is not None else DEFAULT_OVERLAP_HOURS
+        rotated = runtime.core.webhooks.rotate_endpoint_secret(
+            principal, endpoint_id, timedelta(hours=overlap_hours)
+        )
+        return {
+            **endpoint_json(rotated.endpoint),
+            "secret": rotated.secret,
+            "previousSecretExpiresAt": iso(rotated.endpoint.previous_secret_expires_at),
+        }
 
 
 class WebhooksController(Controller):
