@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/recon.py [--lines 1000000] [--big 5000000] [--skip-big]
 
 1. A fresh database with one tenant and `--lines` Stripe payments (one in 50,000 pending, the
-   rest completed, each with its settling transfer) (the fixture writes payments and transfer rows in bulk SQL as the database
-   owner; reconciliation reads nothing else).
+   rest completed, each with its settling transfer). The fixture writes payments and transfer rows
+   in bulk SQL as the database owner; reconciliation reads nothing else of them.
 2. `benchmarks/make_statement.py` writes the Stripe itemized report for them, with planted breaks.
 3. Timed: `payments reconcile --provider stripe --statement FILE` as its own process, end to end
    (start-up, parsing, COPY, matching, breaks, report), with its peak RSS (wait4).
