@@ -21,12 +21,12 @@ from datetime import UTC
 from adapters.statements.errors import StatementError
 from adapters.statements.reading import (
     Amounts,
+    Moments,
     RowError,
     Source,
     Table,
     balanced,
     currency_of,
-    moment,
     statement_line,
     text_lines,
 )
@@ -92,6 +92,7 @@ class StripeStatement:
         types = {category: kind.value for category, kind in CATEGORY_TYPES.items()}
         currencies: dict[str, tuple[str, int]] = {}
         amount = Amounts().minor
+        when = Moments(UTC)
         for number, row in table.rows():
             try:
                 kind = types.get(row[category_at])
@@ -107,7 +108,7 @@ class StripeStatement:
                 net = amount(row[net_at], "net", currency, exponent)
                 if gross - fee != net:
                     balanced(gross, fee, net, currency)
-                occurred_at = moment(row[created], "created_utc", UTC)
+                occurred_at = when(row[created], "created_utc")
             except RowError as error:
                 raise StatementError(number, str(error)) from None
             source_id = row[source_at] if source_at is not None else ""

@@ -5,7 +5,7 @@ import string
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from adapters.statements import MpesaColumns, open_statement
@@ -135,3 +135,26 @@ def test_the_fast_amount_path_agrees_with_money_parse(text, currency):
     except RowError:
         got = None
     assert got == expected
+
+
+@given(text=AMOUNT_TEXT, currency=st.sampled_from(["USD", "JPY", "KWD"]))
+@example(text="-.50", currency="USD")
+@example(text=".50", currency="USD")
+@example(text="-0.50", currency="USD")
+@example(text="+1.50", currency="USD")
+@example(text="1_0.50", currency="USD")
+@example(text="٣.50", currency="USD")
+@example(text="9007199254740.99", currency="USD")
+@example(text="90071992547409.91", currency="USD")
+def test_the_bare_minor_path_agrees_with_money_parse(text, currency):
+    try:
+        expected: int | None = Money.parse(text, currency).minor
+    except DomainError:
+        expected = None
+    amounts = Amounts()
+    for _ in range(2):  # the second call may come from the memo: the same answer either way
+        try:
+            got: int | None = amounts.minor(text, "gross", currency, CURRENCY_EXPONENTS[currency])
+        except RowError:
+            got = None
+        assert got == expected
