@@ -16,16 +16,20 @@ Invariants
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Hashable, Mapping
+from decimal import Decimal
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 import httpx
 
 from payments_core.errors import ProviderUnavailable
+
+K = TypeVar("K", bound=Hashable)
 
 RETRIABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT: Final = httpx.Timeout(10.0, connect=3.0)
@@ -116,12 +120,16 @@ class Token:
     expires_at: float
 
 
-class TokenCache:
-    """Bearer tokens per key (tenant and mode), fetched once and reused until near expiry."""
+ModeKey = tuple[str, bool]
+"""(tenant id, livemode): whose token, in which mode."""
+
+
+class TokenCache(Generic[K]):
+    """Bearer tokens per key (a `ModeKey` in the adapters), fetched once and reused until near expiry."""
 
     def __init__(
         self,
-        fetch: Callable[[str], tuple[str, float]],
+        fetch: Callable[[K], tuple[str, float]],
         *,
         margin_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -130,10 +138,10 @@ class TokenCache:
         self._fetch = fetch
         self._margin = margin_seconds
         self._clock = clock
-        self._tokens: dict[str, Token] = {}
+        self._tokens: dict[K, Token] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> str:
+    def get(self, key: K) -> str:
         token = self._tokens.get(key)
         if token is not None and self._clock() < token.expires_at:
             return token.value
@@ -145,7 +153,7 @@ class TokenCache:
             self._tokens[key] = Token(value, self._clock() + max(0.0, lifetime - self._margin))
             return value
 
-    def forget(self, key: str) -> None:
+    def forget(self, key: K) -> None:
         """Drop a token the provider refused (401), so the next call fetches a new one."""
         with self._lock:
             self._tokens.pop(key, None)
@@ -154,3 +162,22 @@ class TokenCache:
 Credentials = Callable[[str, bool], Mapping[str, str]]
 """(tenant id, livemode) -> that tenant's credentials for one provider, e.g. {"secret_key": ...};
 raises `ProviderUnavailable` when the tenant has none for that mode."""
+
+
+def required_credential(creds: Mapping[str, str], name: str, provider: str) -> str:
+    """One named credential, or `ProviderUnavailable` (naming the field, never a value)."""
+    value = creds.get(name)
+    if not value:
+        raise ProviderUnavailable(
+            f"the tenant's {provider} configuration is incomplete", provider=provider, missing=name
+        )
+    return str(value)
+
+
+def json_object(content: bytes) -> dict[str, Any] | None:
+    """A provider's JSON object with its decimals as `Decimal` (never a float); None for anything else."""
+    try:
+        value = json.loads(content, parse_float=Decimal)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

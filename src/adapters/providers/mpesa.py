@@ -37,7 +37,6 @@ Choices
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -46,7 +45,14 @@ from typing import Any, Final
 
 import httpx
 
-from adapters.providers.http_policy import Credentials, ProviderHttp, TokenCache
+from adapters.providers.http_policy import (
+    Credentials,
+    ModeKey,
+    ProviderHttp,
+    TokenCache,
+    json_object,
+    required_credential,
+)
 from payments_core.errors import (
     InvalidAmount,
     InvalidOperation,
@@ -94,7 +100,7 @@ class MpesaProvider:
         self._credentials = credentials
         self._clock = clock
         self._http = http if http is not None else ProviderHttp(PROVIDER, base_url)
-        self._tokens = TokenCache(self._fetch_token)
+        self._tokens: TokenCache[ModeKey] = TokenCache(self._fetch_token)
 
     @property
     def name(self) -> str:
@@ -110,7 +116,7 @@ class MpesaProvider:
         amount = whole_kes(request.amount)
         phone = msisdn(request.customer_phone_number or "")
         creds = self._credentials(request.tenant_id, request.livemode)
-        shortcode = _credential(creds, "shortcode")
+        shortcode = required_credential(creds, "shortcode", PROVIDER)
         answer = self._post(
             request.tenant_id,
             request.livemode,
@@ -122,7 +128,7 @@ class MpesaProvider:
                 "PartyA": phone,
                 "PartyB": shortcode,
                 "PhoneNumber": phone,
-                "CallBackURL": _credential(creds, "callback_url"),
+                "CallBackURL": required_credential(creds, "callback_url", PROVIDER),
                 "AccountReference": (request.reference or request.session_id)[:12],
                 "TransactionDesc": "Payment",
             },
@@ -142,18 +148,18 @@ class MpesaProvider:
         amount = whole_kes(request.amount)
         creds = self._credentials(request.tenant_id, request.livemode)
         common = {
-            "SecurityCredential": _credential(creds, "security_credential"),
+            "SecurityCredential": required_credential(creds, "security_credential", PROVIDER),
             "Amount": amount,
-            "PartyA": _credential(creds, "shortcode"),
+            "PartyA": required_credential(creds, "shortcode", PROVIDER),
             "Remarks": f"Withdrawal {request.withdrawal_id}"[:100],
-            "QueueTimeOutURL": _credential(creds, "callback_url"),
-            "ResultURL": _credential(creds, "callback_url"),
+            "QueueTimeOutURL": required_credential(creds, "callback_url", PROVIDER),
+            "ResultURL": required_credential(creds, "callback_url", PROVIDER),
         }
         if request.method_type == "mpesa":
             command, path = "b2c", "/mpesa/b2c/v3/paymentrequest"
             body = {
                 "OriginatorConversationID": request.withdrawal_id,
-                "InitiatorName": _credential(creds, "initiator_name"),
+                "InitiatorName": required_credential(creds, "initiator_name", PROVIDER),
                 "CommandID": "BusinessPayment",
                 **common,
                 "PartyB": msisdn(request.method_details.get("phone_number", "")),
@@ -162,7 +168,7 @@ class MpesaProvider:
         elif request.method_type == "till":
             command, path = "b2b", "/mpesa/b2b/v1/paymentrequest"
             body = {
-                "Initiator": _credential(creds, "initiator_name"),
+                "Initiator": required_credential(creds, "initiator_name", PROVIDER),
                 "CommandID": "BusinessBuyGoods",
                 "SenderIdentifierType": "4",
                 "RecieverIdentifierType": "4",
@@ -194,7 +200,7 @@ class MpesaProvider:
         """An STK callback or a B2C/B2B Result, normalised; unsigned, so confirm before moving money."""
         if not secret:
             raise Unauthenticated("M-Pesa callbacks are accepted only on their secret URL")
-        payload = _object(body)
+        payload = json_object(body)
         if payload is None:
             raise ValidationError("an M-Pesa callback is a JSON object")
         try:
@@ -229,9 +235,10 @@ class MpesaProvider:
     # --- internals ----------------------------------------------------------------------------
 
     def _password(self, creds: Mapping[str, str]) -> dict[str, str]:
-        shortcode = _credential(creds, "shortcode")
+        shortcode = required_credential(creds, "shortcode", PROVIDER)
         timestamp = self._clock.now().astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
-        secret = f"{shortcode}{_credential(creds, 'passkey')}{timestamp}".encode()
+        passkey = required_credential(creds, "passkey", PROVIDER)
+        secret = f"{shortcode}{passkey}{timestamp}".encode()
         password = base64.b64encode(secret).decode()
         return {"BusinessShortCode": shortcode, "Password": password, "Timestamp": timestamp}
 
@@ -247,7 +254,7 @@ class MpesaProvider:
         self, tenant_id: str, livemode: bool, path: str, body: Mapping[str, Any], *, idempotent: bool
     ) -> httpx.Response:
         """One call with the cached token; a refused token is dropped and the call made once more."""
-        key = _cache_key(tenant_id, livemode)
+        key = (tenant_id, livemode)
         for _ in range(2):
             token = self._tokens.get(key)
             response = self._http.request(
@@ -260,14 +267,16 @@ class MpesaProvider:
             "the mpesa provider refused a fresh token", provider=PROVIDER, reason="token"
         )
 
-    def _fetch_token(self, key: str) -> tuple[str, float]:
-        tenant_id, _, mode = key.rpartition(":")
-        creds = self._credentials(tenant_id, mode == "live")
+    def _fetch_token(self, key: ModeKey) -> tuple[str, float]:
+        creds = self._credentials(*key)
         response = self._http.request(
             "GET",
             "/oauth/v1/generate",
             params={"grant_type": "client_credentials"},
-            auth=(_credential(creds, "consumer_key"), _credential(creds, "consumer_secret")),
+            auth=(
+                required_credential(creds, "consumer_key", PROVIDER),
+                required_credential(creds, "consumer_secret", PROVIDER),
+            ),
         )
         if response.status_code != 200:
             raise ProviderUnavailable(
@@ -383,30 +392,8 @@ def till_number(till: str) -> str:
     return till.strip()
 
 
-def _cache_key(tenant_id: str, livemode: bool) -> str:
-    return f"{tenant_id}:{'live' if livemode else 'test'}"
-
-
-def _credential(creds: Mapping[str, str], name: str) -> str:
-    value = creds.get(name)
-    if not value:
-        raise ProviderUnavailable(
-            "the tenant's mpesa configuration is incomplete", provider=PROVIDER, missing=name
-        )
-    return str(value)
-
-
-def _object(content: bytes) -> dict[str, Any] | None:
-    """A JSON object with its decimals as `Decimal`; None for anything else."""
-    try:
-        value = json.loads(content, parse_float=Decimal)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _json_of(response: httpx.Response) -> dict[str, Any]:
-    answer = _object(response.content)
+    answer = json_object(response.content)
     if answer is None:
         raise _malformed()
     return answer
@@ -431,7 +418,7 @@ def _token_refused(response: httpx.Response) -> bool:
     """A 401, or Daraja's "Invalid Access Token" error (which it may send with another 4xx)."""
     if response.status_code == 401:
         return True
-    answer = _object(response.content) if response.status_code >= 400 else None
+    answer = json_object(response.content) if response.status_code >= 400 else None
     return answer is not None and answer.get("errorCode") == ACCESS_REFUSED
 
 

@@ -34,7 +34,6 @@ Choices
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
@@ -43,7 +42,14 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
-from adapters.providers.http_policy import Credentials, ProviderHttp, TokenCache
+from adapters.providers.http_policy import (
+    Credentials,
+    ModeKey,
+    ProviderHttp,
+    TokenCache,
+    json_object,
+    required_credential,
+)
 from payments_core.errors import InvalidAmount, InvalidOperation, ProviderUnavailable, ValidationError
 from payments_core.money import Money
 from payments_core.ports import (
@@ -106,8 +112,8 @@ class PesapalProvider:
         self._credentials = credentials
         self._clock = clock
         self._http = http if http is not None else ProviderHttp(PROVIDER, base_url)
-        self._tokens = TokenCache(self._fetch_token)
-        self._ipn_ids = TokenCache(self._register_ipn, margin_seconds=0.0)
+        self._tokens: TokenCache[ModeKey] = TokenCache(self._fetch_token)
+        self._ipn_ids: TokenCache[ModeKey] = TokenCache(self._register_ipn, margin_seconds=0.0)
 
     @property
     def name(self) -> str:
@@ -128,8 +134,8 @@ class PesapalProvider:
             "currency": request.amount.currency,
             "amount": json_amount(request.amount),
             "description": (request.reference or request.session_id)[:100],
-            "callback_url": request.success_url or _credential(creds, "callback_url"),
-            "notification_id": self._ipn_ids.get(_cache_key(request.tenant_id, request.livemode)),
+            "callback_url": request.success_url or required_credential(creds, "callback_url", PROVIDER),
+            "notification_id": self._ipn_ids.get((request.tenant_id, request.livemode)),
             "billing_address": {"phone_number": request.customer_phone_number},
         }
         if request.cancel_url:
@@ -240,7 +246,7 @@ class PesapalProvider:
         idempotent: bool | None = None,
     ) -> dict[str, Any]:
         """One call with the cached token; a 401 drops the token and the call is made once more."""
-        key = _cache_key(tenant_id, livemode)
+        key = (tenant_id, livemode)
         for _ in range(2):
             headers = {"Authorization": f"Bearer {self._tokens.get(key)}", "Accept": "application/json"}
             response = self._http.request(
@@ -253,11 +259,11 @@ class PesapalProvider:
             "the pesapal provider refused a fresh token", provider=PROVIDER, reason="token"
         )
 
-    def _fetch_token(self, key: str) -> tuple[str, float]:
-        creds = self._credentials(*_split_key(key))
+    def _fetch_token(self, key: ModeKey) -> tuple[str, float]:
+        creds = self._credentials(*key)
         body = {
-            "consumer_key": _credential(creds, "consumer_key"),
-            "consumer_secret": _credential(creds, "consumer_secret"),
+            "consumer_key": required_credential(creds, "consumer_key", PROVIDER),
+            "consumer_secret": required_credential(creds, "consumer_secret", PROVIDER),
         }
         response = self._http.request(
             "POST",
@@ -274,10 +280,10 @@ class PesapalProvider:
             ) from None
         return _text(answer, "token"), TOKEN_LIFETIME_SECONDS
 
-    def _register_ipn(self, key: str) -> tuple[str, float]:
+    def _register_ipn(self, key: ModeKey) -> tuple[str, float]:
         """Our IPN URL registered with Pesapal (POST notifications); its id goes in every order."""
-        tenant_id, livemode = _split_key(key)
-        url = _credential(self._credentials(tenant_id, livemode), "ipn_url")
+        tenant_id, livemode = key
+        url = required_credential(self._credentials(tenant_id, livemode), "ipn_url", PROVIDER)
         body = {"url": url, "ipn_notification_type": "POST"}
         path = "/api/URLSetup/RegisterIPN"  # registering the same URL again is harmless: retried
         answer = self._call(tenant_id, livemode, "POST", path, json=body, idempotent=True)
@@ -289,7 +295,7 @@ class PesapalProvider:
 
 def parse_ipn(body: bytes) -> Ipn:
     """An IPN from its POST JSON body or its GET query string; `ValidationError` otherwise."""
-    fields: Mapping[str, Any] | None = _object(body)
+    fields: Mapping[str, Any] | None = json_object(body)
     if fields is None:
         try:
             fields = dict(parse_qsl(body.decode("ascii"), strict_parsing=True))
@@ -321,36 +327,9 @@ def json_amount(amount: Money) -> int | float:
     return carrier
 
 
-def _cache_key(tenant_id: str, livemode: bool) -> str:
-    return f"{tenant_id}:{'live' if livemode else 'test'}"
-
-
-def _split_key(key: str) -> tuple[str, bool]:
-    tenant_id, _, mode = key.rpartition(":")
-    return tenant_id, mode == "live"
-
-
-def _credential(creds: Mapping[str, str], name: str) -> str:
-    value = creds.get(name)
-    if not value:
-        raise ProviderUnavailable(
-            "the tenant's pesapal configuration is incomplete", provider=PROVIDER, missing=name
-        )
-    return str(value)
-
-
-def _object(content: bytes) -> dict[str, Any] | None:
-    """A JSON object with its decimals as `Decimal`; None for anything else."""
-    try:
-        value = json.loads(content, parse_float=Decimal)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _answer(response: httpx.Response) -> dict[str, Any]:
     """The JSON answer, or `InvalidOperation` when Pesapal refused the request (4xx or an error code)."""
-    answer = _object(response.content)
+    answer = json_object(response.content)
     if response.status_code < 400 and answer is not None and "status_code" in answer:
         return answer  # a transaction status: its error object describes the payment, not our request
     error = answer.get("error") if answer is not None else None
