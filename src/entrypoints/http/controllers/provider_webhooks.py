@@ -138,6 +138,27 @@ def stk_confirmation(mpesa: MpesaProvider, endpoint: InboundEndpoint) -> Confirm
     return confirm
 
 
+def signed_event(
+    runtime: HttpRuntime,
+    request: Request[Any, Any, Any],
+    provider: str,
+    url_id: str,
+    body: bytes,
+    signature_header: str,
+    secret_field: str,
+) -> dict[str, Any]:
+    """A provider event signed with one of the tenant's own secrets, verified and applied once."""
+    endpoint = endpoint_of(runtime, provider, url_id)
+    headers = dict(request.headers)
+    require_signature(headers, signature_header)
+    secret = tenant_secret(runtime, endpoint, secret_field)
+    with signature_checked():
+        outcomes = runtime.core.provider_events.receive_webhook(
+            provider, headers, bytes(body), secret, tenant_id=endpoint.tenant_id
+        )
+    return {"received": True, "events": outcome_values(outcomes)}
+
+
 # --- the routes --------------------------------------------------------------------------------
 
 
@@ -155,15 +176,7 @@ class ProviderWebhooksController(Controller):
         self, runtime: Runtime, request: Request[Any, Any, Any], url_id: FromPath[str], body: RawBody
     ) -> dict[str, Any]:
         """A tenant's own Stripe endpoint: verified with the tenant's `webhook_secret`."""
-        endpoint = endpoint_of(runtime, "stripe", url_id)
-        headers = dict(request.headers)
-        require_signature(headers, "Stripe-Signature")
-        secret = tenant_secret(runtime, endpoint, "webhook_secret")
-        with signature_checked():
-            outcomes = runtime.core.provider_events.receive_webhook(
-                "stripe", headers, bytes(body), secret, tenant_id=endpoint.tenant_id
-            )
-        return {"received": True, "events": outcome_values(outcomes)}
+        return signed_event(runtime, request, "stripe", url_id, body, "Stripe-Signature", "webhook_secret")
 
     @post(
         "/paystack/{url_id:str}/webhook",
@@ -176,15 +189,7 @@ class ProviderWebhooksController(Controller):
         self, runtime: Runtime, request: Request[Any, Any, Any], url_id: FromPath[str], body: RawBody
     ) -> dict[str, Any]:
         """Signed by Paystack with the tenant's secret key (HMAC-SHA512 of the raw body)."""
-        endpoint = endpoint_of(runtime, "paystack", url_id)
-        headers = dict(request.headers)
-        require_signature(headers, "x-paystack-signature")
-        secret = tenant_secret(runtime, endpoint, "secret_key")
-        with signature_checked():
-            outcomes = runtime.core.provider_events.receive_webhook(
-                "paystack", headers, bytes(body), secret, tenant_id=endpoint.tenant_id
-            )
-        return {"received": True, "events": outcome_values(outcomes)}
+        return signed_event(runtime, request, "paystack", url_id, body, "x-paystack-signature", "secret_key")
 
     @post(
         "/mpesa/{url_id:str}/callback",
