@@ -216,12 +216,11 @@ def _text(out: IO[str], result: RunResult, breaks: list[Break]) -> None:
     if shown:
         detail = Table(title="Open breaks (first 20; --format json or csv for all)")
         for column in ("break", "kind", "line", "record", "difference"):
-            detail.add_column(column)
+            detail.add_column(column, overflow="fold")  # a break's id is what `accept` needs: whole
         for item in shown:
-            view = break_view(item)
             detail.add_row(
                 item.id, item.kind.value, str((item.line or {}).get("lineNumber", "")),
                 str((item.record or {}).get("id", "")),
-                "" if view["difference"] is None else f"{view['difference']} {view['currency']}",
+                "" if item.difference is None else str(item.difference),
             )  # fmt: skip
         target.print(detail)
