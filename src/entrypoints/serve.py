@@ -26,6 +26,7 @@ from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import make_pool
 from adapters.postgres.server import open_database
 from adapters.postgres.uow import PostgresUnitOfWorkFactory
+from adapters.postgres.views import PostgresPaymentViews
 from entrypoints import config
 from entrypoints.composition import wire_core
 from entrypoints.http import HttpRuntime, create_app
@@ -73,6 +74,7 @@ def postgres_runtime(settings: HttpSettings | None = None, pool_size: int = 10) 
             tokens=JwtTokens(config.token_settings()),
             idempotency=PostgresIdempotencyStore(pool),
             limiter=PostgresRateLimiter(pool),
+            views=PostgresPaymentViews(database.url),
             settings=settings or HttpSettings.from_env(),
             sandbox=sandbox,
             ready=ready,

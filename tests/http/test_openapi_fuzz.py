@@ -12,6 +12,7 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, re
 
 from adapters.auth.tokens import JwtTokens, TokenSettings
 from adapters.memory.edge import InMemoryIdempotencyStore, InMemoryRateLimiter
+from adapters.memory.views import InMemoryPaymentViews
 from entrypoints.composition import in_memory_core
 from entrypoints.http import HttpRuntime, create_app
 from tests.support.http import ALL_SCOPES
@@ -35,7 +36,14 @@ def _labels() -> list[str]:
     (the document does not depend on storage); the tests themselves call the app on PostgreSQL."""
     core, sandbox = in_memory_core()
     tokens = JwtTokens(TokenSettings(secret="collection-only-secret-0123456789abcdef"))
-    runtime = HttpRuntime(core, tokens, InMemoryIdempotencyStore(), InMemoryRateLimiter(), sandbox=sandbox)
+    runtime = HttpRuntime(
+        core,
+        tokens,
+        InMemoryIdempotencyStore(),
+        InMemoryRateLimiter(),
+        InMemoryPaymentViews(core.deps.uow),
+        sandbox=sandbox,
+    )
     document = create_app(runtime).openapi_schema
     methods = ("get", "put", "post", "delete", "patch")
     return sorted(

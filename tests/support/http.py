@@ -23,6 +23,7 @@ from adapters.postgres.deliveries import PostgresDeliveryStore
 from adapters.postgres.edge import PostgresIdempotencyStore, PostgresRateLimiter
 from adapters.postgres.pool import make_pool
 from adapters.postgres.uow import PostgresUnitOfWorkFactory
+from adapters.postgres.views import PostgresPaymentViews
 from adapters.providers.sandbox import SandboxProvider
 from entrypoints.composition import wire_core
 from entrypoints.http import HttpRuntime, create_app
@@ -136,6 +137,7 @@ def running_api(database_url: str, settings: HttpSettings | None = None) -> Iter
         tokens=tokens,
         idempotency=PostgresIdempotencyStore(pool),
         limiter=PostgresRateLimiter(pool),
+        views=PostgresPaymentViews(database_url),
         settings=settings or HttpSettings(),
         sandbox=sandbox,
     )

@@ -82,7 +82,8 @@ def create_app(runtime: HttpRuntime, debug: bool = False) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_class=ExactJsonRequest,
-        on_startup=[document_errors],
+        on_startup=[document_errors, runtime.views.open],
+        on_shutdown=[runtime.views.close],
         openapi_config=OpenAPIConfig(
             title="payments-core",
             version="1.0.0",

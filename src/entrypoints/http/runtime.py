@@ -11,6 +11,7 @@ from adapters.providers.sandbox import SandboxProvider
 from entrypoints.http.settings import HttpSettings
 from payments_core import PaymentsCore
 from payments_core.ports.edge import IdempotencyStore, RateLimiter
+from payments_core.ports.views import PaymentViews
 
 
 def _always_ready() -> bool:
@@ -23,6 +24,8 @@ class HttpRuntime:
     tokens: JwtTokens
     idempotency: IdempotencyStore
     limiter: RateLimiter
+    # The hottest reads, awaited on the event loop; opened and closed with the app.
+    views: PaymentViews
     settings: HttpSettings = attrs.field(factory=HttpSettings)
     sandbox: SandboxProvider | None = None
     # Whether the database answers; `/ready` reports it.

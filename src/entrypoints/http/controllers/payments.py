@@ -8,11 +8,11 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from entrypoints.http.blocking import blocking
 from entrypoints.http.dependencies import Caller, IdempotencyKey, Runtime
 from entrypoints.http.views import iso, parse_time
 from payments_core.model.payments import Payment
 from payments_core.services.payments import parse_payment_status
+from payments_core.services.views import view_payment
 
 
 class ReasonBody(msgspec.Struct):
@@ -78,7 +78,7 @@ class PaymentsController(Controller):
     async def get_payment(
         self, runtime: Runtime, principal: Caller, payment_id: FromPath[str]
     ) -> dict[str, Any]:
-        payment = await blocking(runtime.core.payments.get_payment, principal, payment_id)
+        payment = await view_payment(runtime.views, principal, payment_id)
         return payment_json(payment, detailed=True)
 
     @post("/{payment_id:str}/cancel", status_code=200, sync_to_thread=True)
