@@ -4,7 +4,8 @@ Both servers run as one uvicorn worker with the same settings; the load comes fr
 process (benchmarks/loadgen.py), 32 keep-alive connections for 15 s each, after a short warm-up.
 The API runs on the embedded PostgreSQL in a fresh `PAYMENTS_HOME`, with a tenant whose rate-limit
 plan is large enough that the limiter counts every request (one shared-counter hit per request,
-as in production) without refusing any. Prints a table, then exactly:
+as in production) without refusing any. Each connection reads a payment of its own (32 payments),
+so no two concurrent reads are the same read. Prints a table, then exactly:
 
     http_rps=<…>  bare_rps=<…>  ratio=<http/bare>  p99_ms=<…>
 """
@@ -52,8 +53,8 @@ def wait_until_up(url: str, timeout: float = 120.0) -> None:
     raise SystemExit(f"server at {url} did not come up")
 
 
-def load(url: str, headers: list[str], seconds: float) -> dict[str, float]:
-    command = [sys.executable, str(SUPPORT / "loadgen.py"), url, "-c", str(CONNECTIONS), "-s", str(seconds)]
+def load(urls: list[str], headers: list[str], seconds: float) -> dict[str, float]:
+    command = [sys.executable, str(SUPPORT / "loadgen.py"), *urls, "-c", str(CONNECTIONS), "-s", str(seconds)]
     for header in headers:
         command += ["-H", header]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -66,22 +67,26 @@ def payments(env: dict[str, str], *args: str) -> str:
     ).stdout
 
 
-def prepare_payment(base: str, api_key: str) -> str:
-    """One completed payment, made over HTTP as a client would: a checkout session, paid in the sandbox."""
+def prepare_payments(base: str, api_key: str, count: int) -> list[str]:
+    """Completed payments, made over HTTP as a client would: checkout sessions, paid in the sandbox."""
     headers = {"Authorization": f"Bearer {api_key}"}
-    session = httpx.post(
-        f"{base}/checkout/sessions",
-        json={"amount": 9900, "currency": "USD", "reference": "bench-1"},
-        headers=headers,
-        timeout=30,
-    )
-    session.raise_for_status()
-    httpx.post(
-        f"{base}/sandbox/sessions/{session.json()['id']}/pay", headers=headers, timeout=30
-    ).raise_for_status()
-    listed = httpx.get(f"{base}/payments?limit=1", headers=headers, timeout=30)
+    for number in range(count):
+        session = httpx.post(
+            f"{base}/checkout/sessions",
+            json={"amount": 9900 + number, "currency": "USD", "reference": f"bench-{number}"},
+            headers=headers,
+            timeout=30,
+        )
+        session.raise_for_status()
+        httpx.post(
+            f"{base}/sandbox/sessions/{session.json()['id']}/pay", headers=headers, timeout=30
+        ).raise_for_status()
+    listed = httpx.get(f"{base}/payments?limit={count}&status=completed", headers=headers, timeout=30)
     listed.raise_for_status()
-    return str(listed.json()["payments"][0]["id"])
+    ids = [str(payment["id"]) for payment in listed.json()["payments"]]
+    if len(ids) != count:
+        raise SystemExit(f"expected {count} completed payments, found {len(ids)}")
+    return ids
 
 
 def main() -> None:
@@ -115,16 +120,17 @@ def main() -> None:
         tenant = json.loads(
             payments(env, "tenant", "create", "bench", "--currency", "USD", "--rate-limit-scale", "1000000")
         )
-        payment_id = prepare_payment(base, tenant["api_key"])
+        payment_ids = prepare_payments(base, tenant["api_key"], CONNECTIONS)
         token = payments(
             env, "token", "--tenant", tenant["tenant_id"], "--user", "bench", "--scope", "payments:read"
         ).strip()
-        api_url, api_headers = f"{base}/payments/{payment_id}", [f"Authorization: Bearer {token}"]
-        bare_url = f"http://127.0.0.1:{bare_port}/ping"
-        load(api_url, api_headers, 2)
-        load(bare_url, [], 2)
-        measured_api = load(api_url, api_headers, SECONDS)
-        measured_bare = load(bare_url, [], SECONDS)
+        api_urls = [f"{base}/payments/{payment_id}" for payment_id in payment_ids]
+        api_headers = [f"Authorization: Bearer {token}"]
+        bare_urls = [f"http://127.0.0.1:{bare_port}/ping"]
+        load(api_urls, api_headers, 2)
+        load(bare_urls, [], 2)
+        measured_api = load(api_urls, api_headers, SECONDS)
+        measured_bare = load(bare_urls, [], SECONDS)
     finally:
         for process in (api, bare):
             process.terminate()

@@ -1,4 +1,5 @@
-"""A small HTTP/1.1 load generator: N keep-alive connections for S seconds against one GET URL.
+"""A small HTTP/1.1 load generator: N keep-alive connections for S seconds against GET URLs (one
+URL, or several on one server: connection i asks for URL i mod their number).
 
 Run as its own process so that the server under test does not share an interpreter with it.
 Prints one JSON object: requests, errors, seconds, rps, p50_ms, p99_ms.
@@ -37,17 +38,21 @@ async def _connection(host: str, port: int, request: bytes, deadline: float, lat
     return errors
 
 
-async def _run(url: str, headers: list[str], connections: int, seconds: float) -> dict[str, float]:
+def _request(url: str, headers: list[str]) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", *headers, "", ""]
-    request = "\r\n".join(lines).encode()
+    return host, port, "\r\n".join(lines).encode()
+
+
+async def _run(urls: list[str], headers: list[str], connections: int, seconds: float) -> dict[str, float]:
+    requests = [_request(url, headers) for url in urls]
     latencies: list[float] = []
     started = time.perf_counter()
     deadline = started + seconds
     errors = await asyncio.gather(
-        *(_connection(host, port, request, deadline, latencies) for _ in range(connections))
+        *(_connection(*requests[i % len(requests)], deadline, latencies) for i in range(connections))
     )
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
@@ -67,12 +72,12 @@ async def _run(url: str, headers: list[str], connections: int, seconds: float) -
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("url")
+    parser.add_argument("urls", nargs="+")
     parser.add_argument("-H", "--header", action="append", default=[])
     parser.add_argument("-c", "--connections", type=int, default=32)
     parser.add_argument("-s", "--seconds", type=float, default=15.0)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(_run(args.url, args.header, args.connections, args.seconds))))
+    print(json.dumps(asyncio.run(_run(args.urls, args.header, args.connections, args.seconds))))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ idempotency and rate-limit stores, the token settings and the secret box from `c
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -175,11 +176,21 @@ def serve(
         if worker and janitor is not None and janitor_interval > 0:
             stops.append(start_janitor_in_background(janitor, janitor_interval))
         try:
-            uvicorn.run(create_app(runtime), host=host, port=port, log_level=log_level, access_log=False)
+            app = create_app(runtime)
+            _settle_start_up_objects()
+            uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
         finally:
             for stop in stops:
                 stop.set()
     return 0
+
+
+def _settle_start_up_objects() -> None:
+    """Move everything built at start-up (the app, its routes, schemas and modules, hundreds of
+    thousands of objects) out of the cyclic collector's reach: they live as long as the process,
+    and rescanning them made every full collection a 60 ms pause of all requests in flight."""
+    gc.collect()
+    gc.freeze()
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

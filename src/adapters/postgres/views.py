@@ -1,4 +1,5 @@
-"""The read views on PostgreSQL: asyncio psycopg on a small pool of its own.
+"""The read views on PostgreSQL: asyncio psycopg on a small pool of its own, with the reads that
+arrive together answered together.
 
 Invariants
 - Every connection of the pool is in autocommit mode with `default_transaction_read_only` on, and
@@ -8,7 +9,11 @@ Invariants
   connection last served another tenant (remembered per connection, forgotten with it). Row-level
   security therefore scopes every statement to the tenant it names, and each statement filters by
   tenant as well.
-- One statement per read, prepared once per connection: one round trip, no planning per call.
+- The reads of one tenant that reach the view in the same turn of the event loop wait for that
+  turn to end and share one statement (`id = ANY(…)`, at most `BATCH_LIMIT` ids, prepared once
+  per connection): one round trip, one connection and no planning for all of them. Each read gets
+  its own row (reads of the same id share it), or the statement's error. A single read waits for
+  nothing: its turn ends at once.
 - A pool belongs to the event loop that opened it (psycopg's async pool cannot be shared between
   loops); a loop that reads without having opened the views (a test client's second lifespan)
   gets a pool of its own on its first read.
@@ -30,8 +35,11 @@ from adapters.postgres.codec import load
 from adapters.postgres.rows import guarded
 from payments_core.model.payments import Payment
 
-PAYMENT_SQL: Final[LiteralString] = "SELECT doc FROM payments WHERE tenant_id = %s AND id = %s"
+PAYMENTS_SQL: Final[LiteralString] = "SELECT id, doc FROM payments WHERE tenant_id = %s AND id = ANY(%s)"
 LEND_TIMEOUT_SECONDS: Final = 5.0
+BATCH_LIMIT: Final = 64
+
+Batch = dict[str, "asyncio.Future[Payment | None]"]
 
 
 async def _read_only_app_role(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -44,26 +52,81 @@ async def _read_only_app_role(conn: psycopg.AsyncConnection[Any]) -> None:
             await conn.execute("SET ROLE payments_app")
 
 
+class _LoopReader:
+    """One event loop's pool and the batches it is gathering, per tenant."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], tenants: WeakKeyDictionary[Any, str]) -> None:
+        self.pool = pool
+        self._tenants = tenants
+        self._gathering: dict[str, Batch] = {}
+
+    def payment(self, tenant_id: str, payment_id: str) -> asyncio.Future[Payment | None]:
+        batch = self._gathering.get(tenant_id)
+        if batch is None or (payment_id not in batch and len(batch) >= BATCH_LIMIT):
+            batch = self._gathering[tenant_id] = {}
+            asyncio.get_running_loop().create_task(self._answer(tenant_id, batch))
+        future = batch.get(payment_id)
+        if future is None:
+            future = batch[payment_id] = asyncio.get_running_loop().create_future()
+        return future
+
+    async def _answer(self, tenant_id: str, batch: Batch) -> None:
+        """Runs after the turn in which the batch was started: every read of that turn has joined."""
+        if self._gathering.get(tenant_id) is batch:
+            del self._gathering[tenant_id]
+        try:
+            with guarded():
+                async with self.pool.connection() as conn:
+                    await self._scope(conn, tenant_id)
+                    cursor = await conn.execute(PAYMENTS_SQL, (tenant_id, list(batch)), prepare=True)
+                    docs = dict(await cursor.fetchall())
+        except asyncio.CancelledError:  # the loop is closing: so are the reads waiting here
+            for future in batch.values():
+                future.cancel()
+            raise
+        except Exception as error:  # every waiting read gets the error
+            for future in batch.values():
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for payment_id, future in batch.items():
+            if not future.done():
+                doc = docs.get(payment_id)
+                future.set_result(load(Payment, doc) if doc is not None else None)
+
+    async def _scope(self, conn: psycopg.AsyncConnection[Any], tenant_id: str) -> None:
+        if self._tenants.get(conn) == tenant_id:
+            return
+        self._tenants.pop(conn, None)
+        await conn.execute("SELECT set_config('app.tenant_id', %s, false)", (tenant_id,))
+        self._tenants[conn] = tenant_id
+
+
 class PostgresPaymentViews:
     def __init__(self, url: str, size: int = 4) -> None:
         self._url = url
         self._size = size
-        self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = {}
+        self._readers: dict[asyncio.AbstractEventLoop, _LoopReader] = {}
         self._tenants: WeakKeyDictionary[psycopg.AsyncConnection[Any], str] = WeakKeyDictionary()
 
     async def open(self) -> None:
-        await self._opened()
+        await self._reader()
 
     async def close(self) -> None:
-        pool = self._pools.pop(asyncio.get_running_loop(), None)
-        if pool is not None:
-            await pool.close()
+        reader = self._readers.pop(asyncio.get_running_loop(), None)
+        if reader is not None:
+            await reader.pool.close()
 
-    async def _opened(self) -> AsyncConnectionPool[Any]:
+    async def payment(self, tenant_id: str, payment_id: str) -> Payment | None:
+        reader = self._readers.get(asyncio.get_running_loop()) or await self._reader()
+        # Shielded: a caller that goes away must not cancel the answer others share.
+        return await asyncio.shield(reader.payment(tenant_id, payment_id))
+
+    async def _reader(self) -> _LoopReader:
         loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None:
-            pool = AsyncConnectionPool(
+        reader = self._readers.get(loop)
+        if reader is None:
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
                 self._url,
                 min_size=self._size,
                 max_size=self._size,
@@ -72,22 +135,10 @@ class PostgresPaymentViews:
                 open=False,
                 name="payments-views",
             )
-            self._pools[loop] = pool
+            reader = self._readers[loop] = _LoopReader(pool, self._tenants)
             await pool.open(wait=True, timeout=30)
-        return pool
+        return reader
 
-    async def payment(self, tenant_id: str, payment_id: str) -> Payment | None:
-        with guarded():
-            pool = self._pools.get(asyncio.get_running_loop()) or await self._opened()
-            async with pool.connection() as conn:
-                await self._scope(conn, tenant_id)
-                cursor = await conn.execute(PAYMENT_SQL, (tenant_id, payment_id), prepare=True)
-                row = await cursor.fetchone()
-        return load(Payment, row[0]) if row else None
-
-    async def _scope(self, conn: psycopg.AsyncConnection[Any], tenant_id: str) -> None:
-        if self._tenants.get(conn) == tenant_id:
-            return
-        self._tenants.pop(conn, None)
-        await conn.execute("SELECT set_config('app.tenant_id', %s, false)", (tenant_id,))
-        self._tenants[conn] = tenant_id
+    async def _connection_pool(self) -> AsyncConnectionPool[Any]:
+        """This loop's pool (for tests of the connections' own settings)."""
+        return (await self._reader()).pool

@@ -53,7 +53,7 @@ def test_a_view_answers_its_tenant_only_even_on_one_connection(database):
 def test_row_level_security_scopes_a_statement_that_forgets_its_filter(database):
     async def work(views):
         await views.payment("t2", "p2")
-        pool = await views._opened()  # the pool's own connection, as the last read left it
+        pool = await views._connection_pool()  # the pool's own connection, as the last read left it
         async with pool.connection() as conn:
             rows = await (await conn.execute("SELECT id FROM payments ORDER BY id")).fetchall()
         return [row[0] for row in rows]
@@ -63,7 +63,7 @@ def test_row_level_security_scopes_a_statement_that_forgets_its_filter(database)
 
 def test_a_view_connection_cannot_write(database):
     async def work(views):
-        pool = await views._opened()
+        pool = await views._connection_pool()
         async with pool.connection() as conn:
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 await conn.execute("DELETE FROM payments")
@@ -109,3 +109,43 @@ def test_each_event_loop_reads_through_a_pool_of_its_own(database):
 
     assert run(views, work) == "p1"
     assert asyncio.run(unopened(views)) == "p1"
+
+
+def test_reads_of_one_turn_for_two_tenants_each_get_their_own_row(database):
+    async def work(views):
+        reads = [views.payment("t1", "p1"), views.payment("t2", "p1"), views.payment("t2", "p2")]
+        reads += [views.payment("t1", "p1"), views.payment("t1", "p2"), views.payment("t2", "nope")]
+        found = await asyncio.gather(*reads)
+        return [payment.id if payment else None for payment in found]
+
+    assert run(PostgresPaymentViews(database, size=1), work) == ["p1", None, "p2", "p1", None, None]
+
+
+def test_more_reads_in_one_turn_than_a_statement_takes(pg_clone):
+    url = pg_clone()
+    pool = make_pool(url, max_size=2)
+    uow = factory_with_tenants(pool, "t1")
+    with uow() as work:
+        for number in range(150):
+            work.payments.add(payment(f"p{number}", "t1"))
+        work.commit()
+    pool.close()
+
+    async def work(views):
+        found = await asyncio.gather(*(views.payment("t1", f"p{number}") for number in range(150)))
+        return [payment.id for payment in found]
+
+    assert run(PostgresPaymentViews(url, size=2), work) == [f"p{number}" for number in range(150)]
+
+
+def test_a_read_that_goes_away_does_not_cancel_the_others(database):
+    async def work(views):
+        leaving = asyncio.ensure_future(views.payment("t1", "p1"))
+        staying = asyncio.ensure_future(views.payment("t1", "p1"))
+        await asyncio.sleep(0)
+        leaving.cancel()
+        return leaving, (await staying).id
+
+    leaving, found = run(PostgresPaymentViews(database, size=1), work)
+    assert leaving.cancelled()
+    assert found == "p1"
