@@ -59,12 +59,15 @@ class _LoopReader:
         self.pool = pool
         self._tenants = tenants
         self._gathering: dict[str, Batch] = {}
+        self._answering: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     def payment(self, tenant_id: str, payment_id: str) -> asyncio.Future[Payment | None]:
         batch = self._gathering.get(tenant_id)
         if batch is None or (payment_id not in batch and len(batch) >= BATCH_LIMIT):
             batch = self._gathering[tenant_id] = {}
-            asyncio.get_running_loop().create_task(self._answer(tenant_id, batch))
+            task = asyncio.get_running_loop().create_task(self._answer(tenant_id, batch))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
         future = batch.get(payment_id)
         if future is None:
             future = batch[payment_id] = asyncio.get_running_loop().create_future()
