@@ -32,6 +32,7 @@ from payments_core import PaymentsCore
 from payments_core.errors import DomainError
 from payments_core.model.reconciliation import Break, BreakStatus, MatchRules, ReconciliationRun
 from payments_core.policies import Principal, Scope
+from payments_core.ports.statements import PlainCsvSource
 from payments_core.services.reconciliation import RunResult, break_view, run_view
 
 EXIT_CLEAN: Final = 0
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace, core: PaymentsCore, tenants: Callable[[], list
             result = core.reconciliation.reconcile(
                 operator, provider, digest, source.staged(), rules,
                 auto_resolve=not args.no_auto_resolve, statement_name=args.statement.name, progress=progress,
+                plain=source.plain_csv() if isinstance(source, PlainCsvSource) else None,
             )  # fmt: skip
     except StatementError as error:
         err.print(f"[red]bad statement:[/] {error.message} (nothing was written)", highlight=False)

@@ -141,3 +141,34 @@ def test_bad_arguments_exit_2(shop, tmp_path, capsys):
     assert main(reconcile(path, tenant_id, "--window-hours", "-1")) == 2
     err = capsys.readouterr().err
     assert "No such file" in err and "no tenant" in err
+
+
+STRIPE_HEADER = "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,source_id,payment_intent_id\n"
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "words"),
+    [
+        ("txn_9,2026-01-01 00:00:00,kes,1.001,0.00,1.001,charge,,pi_9\n", "decimal"),
+        ("txn_9,2026-01-01 00:00:00,xxx,1.00,0.00,1.00,charge,,pi_9\n", "currency"),
+        ("txn_9,2026-01-01 00:00:00,kes,1.00,0.00\n", "columns"),
+        ("txn_9,2026-01-01 00:00:00,kes,1.00,0.00,1.00,charge,,pi_9", "truncated"),
+    ],
+)
+def test_a_bad_stripe_report_exits_2_naming_the_line_and_writes_nothing(
+    shop, tmp_path, capsys, bad_row, words
+):
+    """The Stripe report is converted by the database itself; a bad row still names its line."""
+    tenant_id, _ = shop
+    good = "txn_1,2026-01-01 00:00:00,kes,100.00,2.00,98.00,charge,,pi_1\n"
+    path = tmp_path / "stripe.csv"
+    path.write_text(STRIPE_HEADER + good * 3 + bad_row, encoding="utf-8")
+    command = ["reconcile", "--provider", "stripe", "--statement", str(path), "--tenant", tenant_id]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "line 5" in err and words in err.lower() and "nothing was written" in err
+    path.write_text(STRIPE_HEADER + good * 3, encoding="utf-8")
+    assert main([*command, "--format", "json", "--cutoff-hours", "0"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["replayed"] is False and report["run"]["lines"] == 3
+    assert report["run"]["counts"]["duplicate_in_statement"] == 2

@@ -25,6 +25,7 @@ from payments_core.model.reconciliation import (
     StagedLine,
 )
 from payments_core.ports import Progress
+from payments_core.ports.statements import PlainCsv
 from payments_core.states import PaymentStatus, RefundStatus, WithdrawalStatus
 
 SETTLED_PAYMENTS: Final = frozenset(
@@ -77,6 +78,10 @@ class InMemoryReconciliation:
         if progress is not None:
             progress(len(held))
         return len(held)
+
+    def stage_csv(self, tenant_id: str, plain: PlainCsv, progress: Progress | None = None) -> int | None:
+        """Lines are what this store matches: it leaves the file to its parser."""
+        return None
 
     def match(
         self, tenant_id: str, provider: str, run_id: str, rules: MatchRules, at: datetime

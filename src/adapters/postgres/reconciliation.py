@@ -5,7 +5,8 @@ Invariants
   suite holds both stores to identical breaks, in the same order.
 - The lines are COPied into a temporary table of the run's own transaction (dropped at its end),
   so concurrent runs never meet and a failed run leaves nothing. Memory stays flat: lines stream
-  from the parser into COPY, and only breaks come back to Python.
+  from the parser into COPY (or a plain CSV file streams into COPY raw and is converted in SQL:
+  `recon_staging`), and only breaks come back to Python.
 - Records are read only for this tenant and provider, with row-level security backing the filter.
 - `find_run` takes a transaction-scoped advisory lock on (tenant, provider, digest): two runs of the
   same statement at once run one after the other, and the second finds the first.
@@ -21,6 +22,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from adapters.postgres.codec import dump, load, to_json
+from adapters.postgres.recon_staging import STAGE_TABLE, stage_csv
 from adapters.postgres.rows import Scope, guarded
 from payments_core.model.reconciliation import (
     Break,
@@ -32,21 +34,9 @@ from payments_core.model.reconciliation import (
     StagedLine,
 )
 from payments_core.ports import Progress
+from payments_core.ports.statements import PlainCsv
 
 PROGRESS_EVERY: Final = 10_000
-
-STAGE_TABLE: Final = """
-CREATE TEMP TABLE recon_stage (
-    line_number bigint NOT NULL,
-    type text NOT NULL,
-    external_id text NOT NULL,
-    reference text,
-    gross bigint NOT NULL,
-    fee bigint NOT NULL,
-    net bigint NOT NULL,
-    currency text NOT NULL,
-    occurred_at timestamptz NOT NULL
-) ON COMMIT DROP"""
 
 KIND_OF_TYPE: Final = (
     "CASE {t} WHEN 'charge' THEN 'payment' WHEN 'refund' THEN 'refund' WHEN 'payout' THEN 'withdrawal' END"
@@ -288,7 +278,7 @@ class PostgresReconciliation:
         with guarded():
             self._scope.enter(tenant_id)
             self._conn.execute("DROP TABLE IF EXISTS recon_stage")
-            self._conn.execute(STAGE_TABLE)
+            self._conn.execute(STAGE_TABLE.format(checks=""))
             with self._conn.cursor().copy("COPY recon_stage FROM STDIN") as copy:
                 for line in lines:
                     copy.write_row(
@@ -300,6 +290,18 @@ class PostgresReconciliation:
                     count += 1
                     if progress is not None and count % PROGRESS_EVERY == 0:
                         progress(count)
+            self._conn.execute("ANALYZE recon_stage")
+        if progress is not None:
+            progress(count)
+        return count
+
+    def stage_csv(self, tenant_id: str, plain: PlainCsv, progress: Progress | None = None) -> int | None:
+        with guarded():
+            self._scope.enter(tenant_id)
+            self._conn.execute("DROP TABLE IF EXISTS recon_stage")
+            count = stage_csv(self._conn, plain, progress)
+            if count is None:
+                return None
             self._conn.execute("ANALYZE recon_stage")
         if progress is not None:
             progress(count)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC
+from functools import partial
 
 from adapters.statements.errors import StatementError
+from adapters.statements.plain import data_chunks, plain_header, plain_path
 from adapters.statements.reading import (
     Amounts,
     Moments,
@@ -32,6 +34,7 @@ from adapters.statements.reading import (
 )
 from payments_core.model.reconciliation import StagedLine
 from payments_core.ports import StatementLine, StatementLineType
+from payments_core.ports.statements import PlainCsv
 
 PROVIDER = "stripe"
 
@@ -76,6 +79,34 @@ class StripeStatement:
         with text_lines(self._source) as text:
             table = Table(text, REQUIRED, (*OPTIONAL, *filter(None, [self._reference_column])))
             yield from self._parse(table)
+
+    def plain_csv(self) -> PlainCsv | None:
+        """This report for a store that converts it itself; `_parse` is the reference it must equal."""
+        path = plain_path(self._source)
+        optional = (*OPTIONAL, *filter(None, [self._reference_column]))
+        table = plain_header(path, REQUIRED, optional) if path is not None else None
+        if path is None or table is None:
+            return None
+        index = table.index
+        source, intent, charge = (table.optional(name) for name in OPTIONAL)
+        return PlainCsv(
+            width=table.width,
+            chunks=partial(data_chunks, path),
+            type_column=index["reporting_category"],
+            types=_type_of,
+            currency_column=index["currency"],
+            currencies=_currency_or_none,
+            gross_column=index["gross"],
+            fee_column=index["fee"],
+            net_column=index["net"],
+            time_column=index["created_utc"],
+            external_id_columns=(*_present(source), index["balance_transaction_id"]),
+            charge_external_id_columns=(
+                *_present(intent, charge, source),
+                index["balance_transaction_id"],
+            ),
+            reference_column=table.optional(self._reference_column),
+        )
 
     def _parse(self, table: Table) -> Iterator[StagedLine]:
         index = table.index
@@ -130,3 +161,19 @@ class StripeStatement:
                 currency,
                 occurred_at,
             )
+
+
+def _type_of(category: str) -> str | None:
+    kind = CATEGORY_TYPES.get(category)
+    return kind.value if kind is not None else None
+
+
+def _currency_or_none(text: str) -> tuple[str, int] | None:
+    try:
+        return currency_of(text)
+    except RowError:
+        return None
+
+
+def _present(*columns: int | None) -> tuple[int, ...]:
+    return tuple(column for column in columns if column is not None)

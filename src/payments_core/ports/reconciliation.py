@@ -21,6 +21,7 @@ from payments_core.model.reconciliation import (
     ReconciliationRun,
     StagedLine,
 )
+from payments_core.ports.statements import PlainCsv
 
 Progress = Callable[[int], None]
 """Told how many lines have been staged so far, every few thousand lines."""
@@ -29,6 +30,12 @@ Progress = Callable[[int], None]
 class ReconciliationStore(Protocol):
     def stage(self, tenant_id: str, lines: Iterable[StagedLine], progress: Progress | None = None) -> int:
         """Hold these lines for the next `match` in this unit of work; returns how many."""
+        ...
+
+    def stage_csv(self, tenant_id: str, plain: PlainCsv, progress: Progress | None = None) -> int | None:
+        """Stage the statement file `plain` itself, as `stage` would stage its parser's lines, and
+        return how many; or stage nothing and return None (a store that cannot, or a file it is
+        unsure of), and the caller stages the parser's lines."""
         ...
 
     def match(

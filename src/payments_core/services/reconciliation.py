@@ -40,6 +40,7 @@ from payments_core.ports import (
     ProviderEventType,
     UnitOfWork,
 )
+from payments_core.ports.statements import PlainCsv
 from payments_core.services import refunds, wallet
 from payments_core.services.context import Deps, audit, open_chart
 from payments_core.services.payment_lifecycle import complete_payment
@@ -67,8 +68,12 @@ def reconcile(
     auto_resolve: bool = True,
     statement_name: str | None = None,
     progress: Progress | None = None,
+    plain: PlainCsv | None = None,
 ) -> RunResult:
-    """Reconcile one statement (`lines`, whose file has SHA-256 `digest`) of `provider`."""
+    """Reconcile one statement (`lines`, whose file has SHA-256 `digest`) of `provider`.
+
+    `plain`, the same statement as a file the store may convert itself, is tried first; `lines`
+    are staged when the store answers that it did not (and only then are they read)."""
     require_scope(principal, Operation.RECONCILIATION_RUN)
     _check_digest(digest)
     tenant_id = principal.tenant_id
@@ -78,7 +83,9 @@ def reconcile(
             return RunResult(earlier, replayed=True)
         started = deps.clock.now()
         run_id = deps.ids.new_id("rec")
-        uow.reconciliation.stage(tenant_id, lines, progress)
+        staged = uow.reconciliation.stage_csv(tenant_id, plain, progress) if plain is not None else None
+        if staged is None:
+            uow.reconciliation.stage(tenant_id, lines, progress)
         outcome = uow.reconciliation.match(tenant_id, provider, run_id, rules, started)
         resolved = _auto_resolve(uow, deps, provider, tenant_id, run_id) if auto_resolve else 0
         run = ReconciliationRun(

@@ -1,0 +1,178 @@
+"""The set-wise path (PostgreSQL converting a plain Stripe report itself) stages exactly what the
+Stripe parser stages, or declines and stages nothing; the parser stays the reference."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.postgres.reconciliation import PostgresReconciliation
+from adapters.postgres.rows import Scope
+from adapters.statements import StatementError, StripeStatement
+from adapters.statements.plain import CHUNK
+from adapters.statements.stripe import CATEGORY_TYPES
+
+SAMPLES = Path(__file__).parents[3] / "contracts" / "providers" / "statements"
+STRIPE_SAMPLE = SAMPLES / "stripe_itemized_payout_reconciliation.csv"
+HEADER = (
+    "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,source_id,"
+    "payment_intent_id,charge_id,description,payment_metadata[order_id]\n"
+)
+STAGED = "SELECT * FROM recon_stage ORDER BY line_number"
+
+
+@pytest.fixture
+def store(pg_url):
+    with psycopg.connect(pg_url) as conn:
+        yield conn, PostgresReconciliation(conn, Scope(conn))
+        conn.rollback()
+
+
+def staged_by_postgres(store, path: Path) -> list[tuple] | None:
+    conn, recon = store
+    plain = StripeStatement(path).plain_csv()
+    assert plain is not None, "the header is plain"
+    count = recon.stage_csv("t1", plain)
+    rows = conn.execute(STAGED).fetchall() if count is not None else None
+    assert count is None or count == len(rows or [])
+    conn.rollback()
+    return rows
+
+
+def staged_by_parser(path: Path) -> list[tuple]:
+    return [tuple(line) for line in StripeStatement(path).staged()]
+
+
+def test_the_stripe_sample_stages_identically_once_plain(store, tmp_path):
+    assert staged_by_postgres(store, STRIPE_SAMPLE) is None, "the sample quotes some fields"
+    with STRIPE_SAMPLE.open(encoding="utf-8", newline="") as sample:
+        table = list(csv.reader(sample))
+    path = tmp_path / "sample.csv"
+    path.write_text(
+        "".join(",".join(f.replace(",", ";") for f in row) + "\n" for row in table), encoding="utf-8"
+    )
+    staged = staged_by_postgres(store, path)
+    assert staged is not None and len(staged) == len(table) - 1
+    assert staged == staged_by_parser(path)
+
+
+def test_a_file_outside_the_subset_is_declined_and_nothing_is_staged(store, tmp_path):
+    good = "txn_1,2026-01-15 11:40:03,usd,49.99,1.75,48.24,charge,ch_1,pi_1,ch_1,d,order-1\n"
+    cases = {
+        "quote": good.replace(",d,", ',"d",'),
+        "carriage return": good.replace("\n", "\r\n"),
+        "blank line": good + "\n" + good,
+        "end-of-data marker": good + "\\.\n" + good,
+        "unterminated": good + good.rstrip("\n"),
+        "not utf-8": good.replace("d", "\udcff", 1),
+        "long line": good.replace(",d,", "," + "d" * CHUNK + ","),
+    }
+    conn, _ = store
+    for name, body in cases.items():
+        path = tmp_path / "odd.csv"
+        path.write_bytes((HEADER + body).encode("utf-8", "surrogateescape"))
+        assert staged_by_postgres(store, path) is None, name
+        assert conn.execute("SELECT to_regclass('recon_stage'), to_regclass('recon_raw')").fetchone() == (
+            None,
+            None,
+        )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("49.99,1.75,48.24", "49.991,1.75,48.241"),  # too many decimals
+        ("49.99,1.75,48.24", "49.99,1.75,48.25"),  # gross - fee != net
+        (",usd,", ",xyz,"),  # unknown currency
+        (",charge,", ",chrage,"),  # unknown type
+        ("11:40:03", "25:40:03"),  # bad time
+        ("2026-01-15", "2026-02-30"),  # no such day
+        ("txn_2,", ","),  # no id at all (with the ids below emptied)
+        ("49.99", "4x.99"),  # bad amount
+        ("49.99,1.75,48.24", "49.99,1.75"),  # missing column
+    ],
+)
+def test_a_bad_row_is_declined_and_the_parser_names_its_line(store, tmp_path, old, new):
+    rows = [
+        "txn_1,2026-01-15 11:40:03,usd,10.00,0.59,9.41,charge,ch_1,pi_1,ch_1,d,order-1\n",
+        "txn_2,2026-01-15 11:40:03,usd,49.99,1.75,48.24,charge,,,,d,order-2\n",
+    ]
+    rows[1] = rows[1].replace(old, new, 1)
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    assert staged_by_postgres(store, path) is None
+    with pytest.raises(StatementError) as refused:
+        staged_by_parser(path)
+    assert refused.value.line_number == 3
+
+
+DIGITS = st.text("0123456789", min_size=1, max_size=4)
+CANONICAL_AMOUNT = st.builds(
+    lambda sign, whole, cents: f"{sign}{whole}.{cents:02d}",
+    st.sampled_from(["", "-"]),
+    DIGITS,
+    st.integers(0, 99),
+)
+ODD_AMOUNT = st.sampled_from(
+    ["1.5", "+1.00", " 1.00", "1.001", "\u0661.00", "-.50", "1.", "1e2", "1_0.00", "0x10.00"]
+)
+CANONICAL_TIME = st.datetimes().map(lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S"))
+ODD_TIME = st.sampled_from(
+    ["2026-01-15T11:40:03", "2026-01-15 24:00:00", "2026-01-15 11:40:60", "2026-01-15 11:40:03Z",
+     "2026-01-15 11:40:03.5", "2026-01-15", "20260115T114003", "10000-01-15 11:40:03", "infinity", "epoch"]
+)  # fmt: skip
+CANONICAL_CURRENCY = st.sampled_from(["usd", "USD", "eur", "jpy", "kwd"])
+ODD_CURRENCY = st.sampled_from(["Usd", "\u0131nr", "xyz", "us", ""])
+CATEGORY = st.sampled_from(sorted(CATEGORY_TYPES))
+ODD_CATEGORY = st.sampled_from(["Charge", "chrage", "", " charge"])
+ID = st.sampled_from(["", "ch_1", "pi_9", "po_3", "txn_x"])
+TEXT = st.text(st.characters(blacklist_characters='",\r\n\x00', blacklist_categories=["Cs"]), max_size=6)
+
+
+@st.composite
+def rows(draw, odd: bool):
+    """One row: canonical values only (`odd` False), or now and then an odd one."""
+
+    def pick(canonical, unusual):
+        return draw(unusual) if odd and draw(st.integers(0, 9)) == 0 else draw(canonical)
+
+    currency = pick(CANONICAL_CURRENCY, ODD_CURRENCY)
+    exponent = {"jpy": 0, "kwd": 3}.get(currency.lower(), 2)
+    gross, fee = draw(st.integers(-(10**9), 10**9)), draw(st.integers(-(10**6), 10**6))
+    amounts = [_major(value, exponent) for value in (gross, fee, gross - fee)]
+    if odd and draw(st.integers(0, 9)) == 0:
+        amounts[draw(st.integers(0, 2))] = draw(ODD_AMOUNT | CANONICAL_AMOUNT)
+    txn = draw(ID) if odd else draw(ID.filter(bool))
+    return (
+        f"{txn},{pick(CANONICAL_TIME, ODD_TIME)},{currency},{','.join(amounts)},"
+        f"{pick(CATEGORY, ODD_CATEGORY)},{draw(ID)},{draw(ID)},{draw(ID)},{draw(TEXT)},{draw(TEXT)}\n"
+    )
+
+
+def _major(minor: int, exponent: int) -> str:
+    if exponent == 0:
+        return str(minor)
+    sign, digits = ("-" if minor < 0 else ""), str(abs(minor)).rjust(exponent + 1, "0")
+    return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(odd=st.booleans(), data=st.data())
+def test_random_reports_stage_as_the_parser_stages_them(store, tmp_path, odd, data):
+    body = "".join(data.draw(st.lists(rows(odd), max_size=12)))
+    path = tmp_path / "random.csv"
+    path.write_text(HEADER + body, encoding="utf-8")
+    by_postgres = staged_by_postgres(store, path)
+    try:
+        by_parser = staged_by_parser(path)
+    except StatementError:
+        assert by_postgres is None, "a file the parser refuses is never staged"
+        return
+    if not odd:
+        assert by_postgres is not None, "a canonical file takes the set-wise path"
+    assert by_postgres is None or by_postgres == by_parser
