@@ -9,9 +9,9 @@ Invariants
 - A bad row is caught where it is converted, by the typed table itself: an unknown shape converts
   to NULL into a NOT NULL column, an unbalanced row fails a CHECK, a time the server cannot read
   fails its cast. Nothing is decided twice, and no second pass over the rows looks for errors.
-- Every data line is one row (the subset has no quotes, and COPY refuses a blank line); the row
-  count is checked against the newlines sent, so a line COPY would take for end-of-data (`\\.`)
-  cannot silently drop the rest.
+- Every data line is one row (no quoted field of the subset spans lines, and COPY refuses a blank
+  line); the row count is checked against the newlines sent, so a line COPY would take for
+  end-of-data (`\\.`) cannot silently drop the rest.
 - Memory stays flat: the file streams from disk into COPY in fixed-size reads.
 """
 

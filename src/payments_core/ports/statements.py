@@ -54,19 +54,21 @@ class StatementSource(Protocol):
 
 
 class NotPlainCsv(Exception):
-    """The file left the plain CSV subset part-way (a quote, a carriage return, a long line, bytes
-    that are not UTF-8, an unterminated last line): the store stages nothing from it, and the
-    statement is read line by line by its parser instead, which decides and explains."""
+    """The file left the plain CSV subset part-way (a quote readers disagree on, a carriage return,
+    a long line, bytes that are not UTF-8, an unterminated last line): the store stages nothing
+    from it, and the statement is read line by line by its parser instead, which decides and
+    explains."""
 
 
 @attrs.frozen
 class PlainCsv:
     """A statement file a store may load and convert itself, set-wise, instead of taking parsed lines.
 
-    The plain subset is where every CSV reader agrees with the parser: no quote, no carriage
-    return, no NUL, UTF-8, every line `\\n`-terminated and shorter than the parser's field limit;
-    so each data line is one row of exactly `width` fields, an empty field is a missing value, and
-    the row of data line `n` (1-based, after the header) is physical line `n + 1`.
+    The plain subset is where every CSV reader agrees with the parser: no carriage return, no
+    NUL, UTF-8, every line `\\n`-terminated and shorter than the parser's field limit, and quotes
+    only around whole, non-empty fields on one line (RFC 4180, inner quotes doubled); so each data
+    line is one row of exactly `width` fields, an empty field is a missing value, and the row of
+    data line `n` (1-based, after the header) is physical line `n + 1`.
 
     What a store converts must equal the parser's `staged()` line for line. It converts only the
     canonical shapes (amounts `-1234.56` with exactly the currency's decimals, times

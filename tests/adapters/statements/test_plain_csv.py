@@ -48,23 +48,22 @@ def staged_by_parser(path: Path) -> list[tuple]:
     return [tuple(line) for line in StripeStatement(path).staged()]
 
 
-def test_the_stripe_sample_stages_identically_once_plain(store, tmp_path):
-    assert staged_by_postgres(store, STRIPE_SAMPLE) is None, "the sample quotes some fields"
+def test_the_stripe_sample_stages_identically_quotes_and_all(store):
+    staged = staged_by_postgres(store, STRIPE_SAMPLE)
+    assert staged is not None, "the sample's quoted fields are plain"
     with STRIPE_SAMPLE.open(encoding="utf-8", newline="") as sample:
-        table = list(csv.reader(sample))
-    path = tmp_path / "sample.csv"
-    path.write_text(
-        "".join(",".join(f.replace(",", ";") for f in row) + "\n" for row in table), encoding="utf-8"
-    )
-    staged = staged_by_postgres(store, path)
-    assert staged is not None and len(staged) == len(table) - 1
-    assert staged == staged_by_parser(path)
+        assert len(staged) == len(list(csv.reader(sample))) - 1
+    assert staged == staged_by_parser(STRIPE_SAMPLE)
 
 
 def test_a_file_outside_the_subset_is_declined_and_nothing_is_staged(store, tmp_path):
     good = "txn_1,2026-01-15 11:40:03,usd,49.99,1.75,48.24,charge,ch_1,pi_1,ch_1,d,order-1\n"
     cases = {
-        "quote": good.replace(",d,", ',"d",'),
+        "quote inside a field": good.replace(",d,", ',a"b,'),
+        "text after a closing quote": good.replace(",d,", ',"d"x,'),
+        "empty quoted field": good.replace(",d,", ',"",'),
+        "quoted line end": good.replace(",d,", ',"d\ne",'),
+        "unclosed quote": good.replace(",d,", ',"d,'),
         "carriage return": good.replace("\n", "\r\n"),
         "blank line": good + "\n" + good,
         "end-of-data marker": good + "\\.\n" + good,
@@ -131,7 +130,15 @@ ODD_CURRENCY = st.sampled_from(["Usd", "\u0131nr", "xyz", "us", ""])
 CATEGORY = st.sampled_from(sorted(CATEGORY_TYPES))
 ODD_CATEGORY = st.sampled_from(["Charge", "chrage", "", " charge"])
 ID = st.sampled_from(["", "ch_1", "pi_9", "po_3", "txn_x"])
-TEXT = st.text(st.characters(blacklist_characters='",\r\n\x00', blacklist_categories=["Cs"]), max_size=6)
+TEXT = st.text(st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]), max_size=6)
+ODD_QUOTING = st.sampled_from(['a"b', '"a"b', '""', '"a', 'a"', ' "a"', '"a" '])
+
+
+def field(text: str) -> str:
+    """`text` as one CSV field, quoted as the statement writers quote it: only when it must be."""
+    if any(ch in text for ch in '",'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 @st.composite
@@ -150,7 +157,8 @@ def rows(draw, odd: bool):
     txn = draw(ID) if odd else draw(ID.filter(bool))
     return (
         f"{txn},{pick(CANONICAL_TIME, ODD_TIME)},{currency},{','.join(amounts)},"
-        f"{pick(CATEGORY, ODD_CATEGORY)},{draw(ID)},{draw(ID)},{draw(ID)},{draw(TEXT)},{draw(TEXT)}\n"
+        f"{pick(CATEGORY, ODD_CATEGORY)},{draw(ID)},{draw(ID)},{draw(ID)},"
+        f"{pick(TEXT.map(field), ODD_QUOTING)},{field(draw(TEXT))}\n"
     )
 
 
