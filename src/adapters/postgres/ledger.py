@@ -17,6 +17,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from adapters.postgres.array_literals import int_array, text_array
 from adapters.postgres.group_commit import GroupCommitter
 from adapters.postgres.sql_errors import translated
 from payments_core.errors import IdempotencyConflict, NotFound
@@ -68,13 +69,16 @@ def request_json(request: TransferRequest) -> dict[str, Any]:
     }
 
 
-_POST_SQL = "SELECT ledger_post(%s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_POST_SQL = (
+    "SELECT ledger_post(%s::jsonb, %s, %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
+    " %s::text[], %s::text[], %s::bigint[], %s::text[])"
+)
 _FIELDS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 
 
-def _post_arrays(request: TransferRequest) -> tuple[list[Any], ...]:
-    """What a posted or pending transfer does, as `ledger_post` takes it: the touched accounts in
-    id order with their four balance deltas, then one journal row per posting."""
+def _post_arrays(request: TransferRequest) -> tuple[str, ...]:
+    """What a posted or pending transfer does, as `ledger_post` takes it (array literals): the
+    touched accounts in id order with their four balance deltas, then one journal row per posting."""
     bucket = "posted" if request.mode is TransferMode.POSTED else "pending"
     deltas: dict[str, dict[str, int]] = {}
     for posting in request.postings:
@@ -86,31 +90,35 @@ def _post_arrays(request: TransferRequest) -> tuple[list[Any], ...]:
             row[f"{side}_{bucket}"] += posting.amount.minor
     ids = sorted(deltas)
     return (
-        ids,
-        *([deltas[i][field] for i in ids] for field in _FIELDS),
-        [p.debit_account_id for p in request.postings],
-        [p.credit_account_id for p in request.postings],
-        [p.amount.minor for p in request.postings],
-        [p.amount.currency for p in request.postings],
+        text_array(ids),
+        *(int_array(deltas[i][field] for i in ids) for field in _FIELDS),
+        text_array(p.debit_account_id for p in request.postings),
+        text_array(p.credit_account_id for p in request.postings),
+        int_array(p.amount.minor for p in request.postings),
+        text_array(p.amount.currency for p in request.postings),
     )
 
 
-_BATCH_SQL = "SELECT ledger_post_batch(%s, %s, %s, %s, %s::jsonb[], %s, %s, %s, %s, %s)"
+_BATCH_SQL = (
+    "SELECT ledger_post_batch(%s, %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::integer[],"
+    " %s::text[], %s::text[], %s::bigint[], %s::text[])"
+)
 
 
-def _batch_arrays(requests: Sequence[TransferRequest]) -> tuple[list[Any], ...]:
-    """The columns `ledger_post_batch` takes: one entry per transfer, then one per posting."""
+def _batch_arrays(requests: Sequence[TransferRequest]) -> tuple[str, ...]:
+    """The columns `ledger_post_batch` takes (array literals): one entry per transfer, then one
+    per posting."""
     rows = [(n, p) for n, r in enumerate(requests, start=1) for p in r.postings]
     return (
-        [r.tenant_id for r in requests],
-        [r.id for r in requests],
-        [r.kind for r in requests],
-        [json.dumps(request_json(r)) for r in requests],
-        [n for n, _ in rows],
-        [p.debit_account_id for _, p in rows],
-        [p.credit_account_id for _, p in rows],
-        [p.amount.minor for _, p in rows],
-        [p.amount.currency for _, p in rows],
+        text_array(r.tenant_id for r in requests),
+        text_array(r.id for r in requests),
+        text_array(r.kind for r in requests),
+        text_array(json.dumps(request_json(r)) for r in requests),
+        int_array(n for n, _ in rows),
+        text_array(p.debit_account_id for _, p in rows),
+        text_array(p.credit_account_id for _, p in rows),
+        int_array(p.amount.minor for _, p in rows),
+        text_array(p.amount.currency for _, p in rows),
     )
 
 
