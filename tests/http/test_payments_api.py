@@ -105,7 +105,9 @@ def test_expired_tampered_and_unsigned_tokens_answer_401_and_change_nothing(api)
     header, payload, _ = acme.token().split(".")
     tampered = f"{header}.{payload}.{'A' * 43}"
     for token in (expired, unsigned, tampered, "garbage"):
-        response = api.post(f"/payments/{pending}/cancel", json={}, headers={"Authorization": f"Bearer {token}"})
+        response = api.post(
+            f"/payments/{pending}/cancel", json={}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert response.status_code == 401 and error_code(response) == "UNAUTHENTICATED"
         assert "Traceback" not in response.text and JWT_SECRET not in response.text
     still = api.get(f"/payments/{pending}", headers=acme.headers()).json()

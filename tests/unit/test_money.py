@@ -144,7 +144,9 @@ def test_digits_beyond_the_default_precision_are_refused_not_rounded(amount):
         Money.parse(amount, "KES")
 
 
-@pytest.mark.parametrize("amount", [Decimal("1e999999999"), Decimal("9e999990"), Decimal("123456789012345.67")])
+@pytest.mark.parametrize(
+    "amount", [Decimal("1e999999999"), Decimal("9e999990"), Decimal("123456789012345.67")]
+)
 def test_huge_exponents_are_out_of_range_before_any_arithmetic(amount):
     with pytest.raises(InvalidAmount, match="out of range"):
         Money.parse(amount, "KES")
