@@ -19,6 +19,8 @@ Invariants
   gets a pool of its own on its first read.
 - No psycopg exception leaves a view (`guarded`); a pool that cannot lend a connection in time is a
   storage failure like any other.
+- An id PostgreSQL cannot hold as text (a NUL, a lone surrogate) names no payment and is answered
+  None before it joins a batch: one caller's bad input never fails the reads it would share with.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ class PostgresPaymentViews:
             await reader.pool.close()
 
     async def payment(self, tenant_id: str, payment_id: str) -> Payment | None:
+        if not _storable(payment_id):
+            return None
         reader = self._readers.get(asyncio.get_running_loop()) or await self._reader()
         # Shielded: a caller that goes away must not cancel the answer others share.
         return await asyncio.shield(reader.payment(tenant_id, payment_id))
@@ -145,3 +149,16 @@ class PostgresPaymentViews:
     async def _connection_pool(self) -> AsyncConnectionPool[Any]:
         """This loop's pool (for tests of the connections' own settings)."""
         return (await self._reader()).pool
+
+
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL can hold `text` as a text value."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

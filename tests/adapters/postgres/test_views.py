@@ -149,3 +149,13 @@ def test_a_read_that_goes_away_does_not_cancel_the_others(database):
     leaving, found = run(PostgresPaymentViews(database, size=1), work)
     assert leaving.cancelled()
     assert found == "p1"
+
+
+def test_an_id_the_database_cannot_hold_names_nothing_and_fails_no_shared_read(database):
+    async def work(views):
+        found = await asyncio.gather(
+            views.payment("t1", "p1"), views.payment("t1", "p\x001"), views.payment("t1", "p\udc801")
+        )
+        return [payment.id if payment else None for payment in found]
+
+    assert run(PostgresPaymentViews(database, size=1), work) == ["p1", None, None]
