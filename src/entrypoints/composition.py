@@ -283,13 +283,16 @@ def in_memory_core(
 
 
 @contextmanager
-def postgres_core(sandbox_secret: str | None = None) -> Iterator[tuple[PaymentsCore, SandboxProvider]]:
-    """The core on PostgreSQL (migrated first); the pool and an embedded server stop on exit."""
+def postgres_core(
+    sandbox_secret: str | None = None, session_settings: Mapping[str, str] | None = None
+) -> Iterator[tuple[PaymentsCore, SandboxProvider]]:
+    """The core on PostgreSQL (migrated first); the pool and an embedded server stop on exit.
+    `session_settings` are given to every connection of the pool as it opens."""
     database = open_database()
     pool = None
     try:
         migrate(database.url)
-        pool = make_pool(database.url)
+        pool = make_pool(database.url, session_settings=session_settings)
         clock = SystemClock()
         yield wire_core(
             PostgresUnitOfWorkFactory(pool, clock),
