@@ -15,6 +15,11 @@ seconds after the payment. Then, for each break kind, `--breaks` payments are pl
     missing_in_ledger      a charge nobody knows (0.01, 0.02, ...: no payment of ours is that small)
     missing_in_statement   a payment left out (older than the cut-off before the last line)
 
+A Stripe report is paid out as Stripe pays: each line names the automatic payout that settles it
+(`automatic_payout_id`: one payout per currency and day its money becomes available, two days on),
+and each payout is a line of its own, written last, that settles exactly the lines naming it (a
+duplicate counted once): clean, so it plants nothing.
+
 The planted counts (what `payments reconcile` must find, nothing more) are printed as JSON on
 stdout. Reads DATABASE_URL, else the embedded server in .payments/pgdata. Memory stays flat: the
 payments stream from a server-side cursor into the writer.
@@ -27,7 +32,8 @@ import json
 import random
 import sys
 from collections import Counter
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +97,31 @@ def other_currency(currency: str) -> str:
     return "USD" if currency != "USD" else "EUR"
 
 
+class AutomaticPayouts:
+    """Stripe's automatic payouts: a line's money is paid out with its currency's others of the day
+    it becomes available (two days on); a payout's line settles the sum of their nets. Disabled for
+    the formats that name no payout: no line names one, and no payout line is written."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._settled: dict[str, tuple[datetime, str, int]] = {}  # payout id -> (when, currency, net)
+
+    def settle(self, at: datetime, currency: str, net: int) -> str | None:
+        """The payout that pays this line's `net` out."""
+        if not self._enabled:
+            return None
+        day = at.astimezone(UTC).date() + timedelta(days=2)
+        payout_id = f"po_1Q{day:%Y%m%d}{currency}AutoPayout"
+        when, _, total = self._settled.get(payout_id) or (datetime.combine(day, time(), UTC), currency, 0)
+        self._settled[payout_id] = (when, currency, total + net)
+        return payout_id
+
+    def lines(self) -> Iterator[PlannedLine]:
+        payout = StatementLineType.PAYOUT
+        for payout_id, (when, currency, net) in self._settled.items():
+            yield PlannedLine(payout, payout_id, None, -net, 0, currency, when, payout_id)
+
+
 def write(
     conn: psycopg.Connection[Any],
     args: argparse.Namespace,
@@ -103,6 +134,7 @@ def write(
     if args.format == "generic":
         options["provider"] = args.provider  # the generic format names the provider on every row
     writer = open_writer(args.format, out, **options)
+    payouts = AutomaticPayouts(args.format == "stripe")
     charge = StatementLineType.CHARGE
     position = 0
     last: datetime | None = None
@@ -115,8 +147,11 @@ def write(
             last = at
             if status == "pending":
                 if planted["status_mismatch"] < args.breaks:
+                    payout_id = payouts.settle(at, currency, amount - fee)
                     writer.write(
-                        PlannedLine(charge, reference or payment_id, payment_id, amount, fee, currency, at)
+                        PlannedLine(
+                            charge, reference or payment_id, payment_id, amount, fee, currency, at, payout_id
+                        )
                     )
                     planted["status_mismatch"] += 1
                 continue
@@ -137,19 +172,25 @@ def write(
             elif position in positions.get("duplicate_in_statement", ()):
                 copies = 2
                 planted["duplicate_in_statement"] += 1
+            external_id = reference or payment_id  # no provider id: matched by our reference
+            payout_id = payouts.settle(at, written_currency, gross - kept)  # a duplicate is paid once
             for _ in range(copies):
-                external_id = reference or payment_id  # no provider id: matched by our reference
-                writer.write(PlannedLine(charge, external_id, payment_id, gross, kept, written_currency, at))
+                writer.write(
+                    PlannedLine(charge, external_id, payment_id, gross, kept, written_currency, at, payout_id)
+                )
             position += 1
         if last is None:
             raise SystemExit("no payments to write a statement from")
         for number in range(args.breaks):
             at = last + timedelta(seconds=number + 1)
+            unknown_currency = args.currency or currency
             writer.write(
                 PlannedLine(charge, f"ext_unknown_{rng.getrandbits(48):012x}", None, 1 + number, 0,
-                            args.currency or currency, at)
+                            unknown_currency, at, payouts.settle(at, unknown_currency, 1 + number))
             )  # fmt: skip
             planted["missing_in_ledger"] += 1
+    for payout in payouts.lines():
+        writer.write(payout)
     writer.close()
     return planted
 

@@ -5,27 +5,41 @@ shared test suite holds both to the same breaks for the same inputs.
 
 Invariants (in the order they are applied)
 1. Duplicates: lines with the same (type, external id) after the first (lowest line number) are
-   `duplicate_in_statement` breaks and take no further part.
+   `duplicate_in_statement` breaks and take no further part (they are neither a settlement's items
+   nor settlements).
 2. Fee and adjustment lines have no record of ours: they are counted as informational.
-3. Charge lines match payments, refund lines refunds, payout lines withdrawals, in three tiers,
-   each only among lines and records the earlier tiers left unmatched:
+3. Settlements: a line may name the provider's payout that settled it (`payout_id`). A payout line
+   whose external id at least one other line, neither a duplicate nor a payout, names so (its
+   items) is a settlement: it takes no part in the tiers below, but is checked against its items,
+   first finding wins: an item in another currency -> `currency_mismatch`; gross + the items' nets
+   != 0 -> `amount_mismatch` (a payout's gross is negative: money leaving the provider's balance);
+   else it is clean. The items keep their own matching unchanged; a payout line no line names is
+   matched as below. The break's line tells what it settles: `settles: {"lines": n, "net": minor}`
+   (`net` None when the items are not all in the payout's currency).
+4. Charge lines match payments, refund lines refunds, other payout lines withdrawals, in three
+   tiers, each only among lines and records the earlier tiers left unmatched:
    a. the provider's id: `external_id` == the record's provider reference (the lowest record id
       when several records share one);
    b. our reference: `reference` == the record's id (one line per record, the lowest line wins);
    c. amount + currency + time: within each (kind, currency, |gross|) the unmatched lines in
       (time, line number) order pair with the unmatched records in (created, id) order, rank by
       rank, and a pair stands only if its times are at most `window` apart.
-4. A matched pair is checked, first finding wins: currency differs -> `currency_mismatch`;
+5. A matched pair is checked, first finding wins: currency differs -> `currency_mismatch`;
    |gross| differs from the record's amount -> `amount_mismatch`; our record is not settled ->
    `status_mismatch`; a charge whose fee differs from the fee our ledger booked -> `fee_mismatch`;
    the settling transfer is absent from the journal -> `missing_in_ledger`; else it is clean.
-5. An unmatched charge, refund or payout line -> `missing_in_ledger`.
-6. A settled record of this tenant and provider, created within [first line's time, last line's time
+6. An unmatched charge, refund or payout line (not a settlement) -> `missing_in_ledger`.
+7. A settled record of this tenant and provider, created within [first line's time, last line's time
    - cutoff] and matched by no line -> `missing_in_statement`.
 
+Breaks are listed duplicates first (by line), then line by line (a settlement's, a pair's, an
+unmatched line's), then the records missing from the statement by (kind, id). Clean settlements
+and clean pairs are the run's `matched`.
+
 Differences (signed minor units, "statement minus books" as the clearing account sees it):
-amount_mismatch gross - signed amount; missing_in_ledger gross; missing_in_statement -signed amount;
-fee_mismatch booked fee - statement fee; the other kinds carry none.
+amount_mismatch gross - signed amount (a settlement's: gross + its items' nets); missing_in_ledger
+gross; missing_in_statement -signed amount; fee_mismatch booked fee - statement fee; the other kinds
+carry none.
 """
 
 from __future__ import annotations
@@ -42,11 +56,13 @@ from payments_core.model.reconciliation import (
     MatchRules,
     RecordKind,
     RecordView,
+    Settled,
     StagedLine,
     break_id,
 )
 from payments_core.money import Money
 
+PAYOUT = "payout"
 RECORD_OF_LINE = {"charge": RecordKind.PAYMENT, "refund": RecordKind.REFUND, "payout": RecordKind.WITHDRAWAL}
 
 
@@ -58,6 +74,7 @@ def match(
     breaks: list[BreakDraft] = []
     first_of: dict[tuple[str, str], int] = {}
     kept: list[StagedLine] = []
+    items: dict[str, list[StagedLine]] = defaultdict(list)
     informational = 0
     for line in ordered:
         key = (line.type, line.external_id)
@@ -65,20 +82,25 @@ def match(
             breaks.append(BreakDraft(BreakKind.DUPLICATE_IN_STATEMENT, line=line, first_line=first_of[key]))
             continue
         first_of[key] = line.line_number
+        if line.payout_id is not None and line.type != PAYOUT:
+            items[line.payout_id].append(line)
         if line.type in RECORD_OF_LINE:
             kept.append(line)
         else:
             informational += 1
 
-    pairs = _pairs(kept, all_records, rules)
+    settlements = {line.line_number for line in kept if line.type == PAYOUT and line.external_id in items}
+    pairs = _pairs([line for line in kept if line.line_number not in settlements], all_records, rules)
     matched_records = {(record.kind, record.id) for _, record in pairs.values()}
     clean = 0
     for line in kept:
         pair = pairs.get(line.line_number)
-        if pair is None:
-            breaks.append(BreakDraft(BreakKind.MISSING_IN_LEDGER, line=line, difference=line.gross))
-            continue
-        found = check_pair(line, pair[1])
+        if line.line_number in settlements:
+            found = check_settlement(line, items[line.external_id])
+        elif pair is None:
+            found = BreakDraft(BreakKind.MISSING_IN_LEDGER, line=line, difference=line.gross)
+        else:
+            found = check_pair(line, pair[1])
         if found is None:
             clean += 1
         else:
@@ -101,6 +123,8 @@ def to_break(tenant_id: str, run_id: str, number: int, draft: BreakDraft, at: da
     line = draft.line.evidence() if draft.line is not None else None
     if line is not None and draft.first_line is not None:
         line["firstLineNumber"] = draft.first_line
+    if line is not None and draft.settles is not None:
+        line["settles"] = draft.settles.evidence()
     return Break(
         id=break_id(run_id, number),
         tenant_id=tenant_id,
@@ -111,6 +135,18 @@ def to_break(tenant_id: str, run_id: str, number: int, draft: BreakDraft, at: da
         record=draft.record.evidence() if draft.record is not None else None,
         difference=difference,
     )
+
+
+def check_settlement(payout: StagedLine, items: Sequence[StagedLine]) -> BreakDraft | None:
+    """A settlement payout against the lines it settles (invariant 3)."""
+    if any(item.currency != payout.currency for item in items):
+        return BreakDraft(BreakKind.CURRENCY_MISMATCH, line=payout, settles=Settled(len(items), None))
+    net = sum(item.net for item in items)
+    difference = payout.gross + net
+    if difference == 0:
+        return None
+    settles = Settled(len(items), net)
+    return BreakDraft(BreakKind.AMOUNT_MISMATCH, line=payout, difference=difference, settles=settles)
 
 
 def check_pair(line: StagedLine, record: RecordView) -> BreakDraft | None:

@@ -86,6 +86,33 @@ def test_breaks_exit_1_and_the_json_report_proves_them(shop, tmp_path, capsys):
     assert kinds["missing_in_statement"]["record"]["id"] == payments[2].id
 
 
+def test_a_payout_the_lines_name_is_checked_against_them(shop, tmp_path, capsys):
+    """A generic file with the optional `payout_id` column: one payout settles the three charges."""
+    tenant_id, payments = shop
+    rows = [HEADER.replace("\n", ",payout_id\n")]
+    for payment in payments:
+        gross, fee = payment.amount.minor, payment.fee.minor
+        rows.append(
+            f"sandbox,{payment.provider_reference},charge,{major(gross)},{major(fee)},{major(gross - fee)},"
+            f"KES,{payment.created_at.isoformat()},{payment.id},po_1\n"
+        )
+    settled = sum(p.amount.minor - p.fee.minor for p in payments)
+    at = (payments[-1].created_at + timedelta(seconds=5)).isoformat()
+    payout = "sandbox,po_1,payout,{0},0.00,{0},KES,{1},,\n"
+    clean = tmp_path / "clean.csv"
+    clean.write_text("".join(rows) + payout.format(major(-settled), at), encoding="utf-8")
+    assert main(reconcile(clean, tenant_id, "--format", "json", "--cutoff-hours", "0")) == 0
+    assert json.loads(capsys.readouterr().out)["run"]["matched"] == 4
+    short = tmp_path / "short.csv"
+    short.write_text("".join(rows) + payout.format(major(-settled + 250), at), encoding="utf-8")
+    assert main(reconcile(short, tenant_id, "--format", "json", "--cutoff-hours", "0")) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [(b["kind"], b["difference"], b["record"]) for b in report["breaks"]] == [
+        ("amount_mismatch", 250, None)
+    ]
+    assert report["breaks"][0]["line"]["settles"] == {"lines": 3, "net": settled}
+
+
 def test_the_same_statement_again_changes_nothing_and_says_so(shop, tmp_path, capsys):
     tenant_id, payments = shop
     path = statement(tmp_path / "again.csv", payments[:1])

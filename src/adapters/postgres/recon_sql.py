@@ -4,8 +4,9 @@ Invariants
 - Together the steps answer `payments_core.matching.match` over the records the store reads: this
   tenant's and provider's created within the statement's period (widened by the window), and
   those outside it that a line names but nothing in the period answers (`recon_named`).
-- The million-row tables are read by four steps only: `SURVEY` and `FIRSTS` (duplicates) over the
-  lines, `RECORDS` over our tables, and `ODD`, one hash join of the lines with the records on
+- The million-row tables are read by five steps only: `SURVEY` and `FIRSTS` (duplicates) over the
+  lines, `PAYOUTS` (one aggregate of the lines that name a payout, skipped when none does),
+  `RECORDS` over our tables, and `ODD`, one hash join of the lines with the records on
   (kind, provider id) that judges each first-tier pair as it is made and keeps only what is not a
   clean pair (duplicates, judged breaks, lines and records left over, pairs whose reference names
   another record). Clean pairs are counted, not written: their number follows from the rows the
@@ -14,6 +15,9 @@ Invariants
   (by records in the period, or by a named record outside it), the first tier is done again, the
   slow way but only for those provider ids (`DISPUTED` to `REDO`): the answers never depend on
   which way was taken.
+- A settlement (a payout line other lines name: `payments_core.matching`, invariant 3) gets the kind
+  'settlement', which no record has: it joins nothing in `ODD`, which keeps it, and `SETTLEMENTS`
+  judges it from the few `PAYOUTS` groups.
 - Everything after the first tier works on the few rows left over, never again on the millions.
 - Built from constants only: the values (tenant, provider, times, window) are bound by psycopg.
 """
@@ -27,9 +31,10 @@ KIND_OF_TYPE: Final = (
     "CASE {t} WHEN 'charge' THEN 'payment' WHEN 'refund' THEN 'refund' WHEN 'payout' THEN 'withdrawal' END"
 )
 
-# The statement's size and period, in one pass over the lines.
+# The statement's size and period, and whether any line names a payout, in one pass over the lines.
 SURVEY: Final = f"""
-SELECT min(occurred_at), max(occurred_at), count(*), count(*) FILTER (WHERE type IN {RECORD_TYPES})
+SELECT min(occurred_at), max(occurred_at), count(*), count(*) FILTER (WHERE type IN {RECORD_TYPES}),
+       count(payout_id) FILTER (WHERE type <> 'payout') > 0
 FROM recon_stage"""  # noqa: S608 - constants only
 
 # Lines sharing (type, external id): all but the first are duplicates. One hash aggregate.
@@ -42,6 +47,23 @@ DUPLICATES: Final = f"""
 SELECT coalesce(sum(lines - 1) FILTER (WHERE type IN {RECORD_TYPES}), 0),
        coalesce(sum(lines - 1) FILTER (WHERE type NOT IN {RECORD_TYPES}), 0)
 FROM recon_firsts"""  # noqa: S608 - constants only
+
+# What each payout named by lines (neither duplicates nor payouts) settles: one aggregate into few
+# groups, and no pass at all when `%(named)s` (from `SURVEY`) is false. Hashed throughout: min and
+# max tell whether the items share one currency (a DISTINCT would sort), and the duplicates are
+# filtered inside the aggregates (a filter on the join would make the planner expect one row, and
+# sort the million to group them).
+FIRST_LINE: Final = "f.first_line IS NULL OR f.first_line = s.line_number"
+PAYOUTS: Final = f"""
+CREATE TEMP TABLE recon_payouts ON COMMIT DROP AS
+    SELECT s.payout_id, count(*) FILTER (WHERE {FIRST_LINE}) AS lines,
+           sum(s.net) FILTER (WHERE {FIRST_LINE}) AS net,
+           min(s.currency) FILTER (WHERE {FIRST_LINE}) AS low_currency,
+           max(s.currency) FILTER (WHERE {FIRST_LINE}) AS high_currency
+    FROM recon_stage s LEFT JOIN recon_firsts f ON f.type = s.type AND f.external_id = s.external_id
+    WHERE %(named)s AND s.payout_id IS NOT NULL AND s.type <> 'payout'
+    GROUP BY s.payout_id HAVING count(*) FILTER (WHERE {FIRST_LINE}) > 0;
+ANALYZE recon_payouts"""  # noqa: S608 - constants only
 
 # Our records, as matching reads them. The settling transfer is a join on the transfers' primary
 # key (compared in that index's collation).
@@ -134,22 +156,26 @@ DIFFERENCE: Final = """
          ELSE l.gross END"""
 
 # Every line with its first line when it has duplicates, and its record kind when it takes part
-# in matching (a charge, refund or payout that is no duplicate): NULL joins nothing.
+# in matching (a charge, refund or payout that is no duplicate): NULL joins nothing, and neither
+# does 'settlement', a payout line that lines name (`PAYOUTS`).
 LINES: Final = f"""
     SELECT s.*, f.first_line, abs(s.gross) AS size,
            CASE WHEN f.first_line IS NULL OR f.first_line = s.line_number
-                THEN {KIND_OF_TYPE.format(t="s.type")} END AS kind
+                THEN CASE WHEN s.type = 'payout' AND s.external_id IN (SELECT payout_id FROM recon_payouts)
+                          THEN 'settlement' ELSE {KIND_OF_TYPE.format(t="s.type")} END END AS kind
     FROM recon_stage s LEFT JOIN recon_firsts f ON f.type = s.type AND f.external_id = s.external_id"""  # noqa: S608
 
 # The first tier in one pass: lines and records meet on (kind, provider id). Kept: `dup`licates,
-# `loose` lines (no record), `free` records (no line), and the `pair`s that are breaks or whose
-# line names by reference another record than its pair (the names the store looks for outside
-# the period are gathered from those). Informational lines and clean pairs are only counted.
+# `loose` lines (no record), `settlement`s, `free` records (no line), and the `pair`s that are
+# breaks or whose line names by reference another record than its pair (the names the store looks
+# for outside the period are gathered from those). Informational lines and clean pairs are only
+# counted.
 # The filter is `FOUND IS NOT NULL` as plain comparisons, evaluated on every row: a refund's or a
 # withdrawal's fee is NULL, so `r.fee <> l.fee` tests a payment's fee only, as `FOUND` does.
 ODD: Final = f"""
 CREATE TEMP TABLE recon_odd ON COMMIT DROP AS
-SELECT CASE WHEN r.id IS NULL THEN CASE WHEN l.kind IS NULL THEN 'dup' ELSE 'loose' END
+SELECT CASE WHEN r.id IS NULL THEN CASE WHEN l.kind IS NULL THEN 'dup' WHEN l.kind = 'settlement'
+                                       THEN 'settlement' ELSE 'loose' END
             WHEN l.line_number IS NULL THEN 'free' ELSE 'pair' END AS what,
        l.first_line, {LINE_COLUMNS}, l.kind, l.size, {RECORD_AS},
        {FOUND} AS found, {DIFFERENCE} AS difference
@@ -162,8 +188,21 @@ WHERE r.id IS NULL AND (l.kind IS NOT NULL OR l.first_line <> l.line_number)
 """  # noqa: S608
 TALLIES: Final = """
 SELECT count(*) FILTER (WHERE what = 'loose'), count(*) FILTER (WHERE what = 'free'),
-       count(*) FILTER (WHERE what = 'pair' AND found IS NOT NULL)
+       count(*) FILTER (WHERE what = 'pair' AND found IS NOT NULL),
+       count(*) FILTER (WHERE what = 'settlement')
 FROM recon_odd"""
+
+# Each settlement against its items (`payments_core.matching.check_settlement`), with what it settles.
+SAME_CURRENCY: Final = "p.low_currency = l.currency AND p.high_currency = l.currency"
+SETTLEMENTS: Final = f"""
+CREATE TEMP TABLE recon_settlements ON COMMIT DROP AS
+SELECT {LINE_COLUMNS}, p.lines AS settles_lines, CASE WHEN {SAME_CURRENCY} THEN p.net END AS settles_net,
+       CASE WHEN NOT ({SAME_CURRENCY}) THEN 'currency_mismatch'
+            WHEN l.gross + p.net <> 0 THEN 'amount_mismatch' END AS found,
+       CASE WHEN {SAME_CURRENCY} AND l.gross + p.net <> 0 THEN (l.gross + p.net)::bigint END AS difference
+FROM recon_odd l JOIN recon_payouts p ON p.payout_id = l.external_id
+WHERE l.what = 'settlement'"""  # noqa: S608 - constants only
+CLEAN_SETTLEMENTS: Final = "SELECT count(*) FROM recon_settlements WHERE found IS NULL"
 
 # Names a line gives that nothing in the period answers: the provider id of a line without a
 # record, the reference of a line that names no record of its kind by our id.
@@ -264,12 +303,16 @@ DELETE FROM recon_free r USING recon_later_pairs p WHERE p.r_kind = r.kind AND p
 CLEAN_LATER: Final = "SELECT count(*) FROM recon_later_pairs WHERE found IS NULL"
 
 # Every break, in the order the core's matcher lists them: duplicates, then line by line (a
-# judged pair, or a line nothing matched), then the records missing from the statement by (kind, id).
+# judged settlement or pair, or a line nothing matched), then the records missing from the
+# statement by (kind, id).
 BREAKS: Final = f"""
 SELECT 0 AS part, 'duplicate_in_statement' AS kind, NULL::bigint AS difference, l.first_line,
        {LINE_COLUMNS}, {NO_RECORD}, l.line_number AS line_order, NULL::text AS kind_order,
        NULL::text COLLATE "C" AS id_order
 FROM recon_odd l WHERE l.what = 'dup'
+UNION ALL
+SELECT 1, l.found, l.difference, NULL, {LINE_COLUMNS}, {NO_RECORD}, l.line_number, NULL, NULL
+FROM recon_settlements l WHERE l.found IS NOT NULL
 UNION ALL
 SELECT 1, l.found, l.difference, NULL, {LINE_COLUMNS}, {RECORD_NAMES}, l.line_number, NULL, NULL
 FROM recon_odd l WHERE l.what = 'pair' AND l.found IS NOT NULL
@@ -287,7 +330,8 @@ WHERE r.settled
   AND r.created_at BETWEEN %(start)s::timestamptz AND %(end)s::timestamptz - %(cutoff)s::interval
 ORDER BY 1, line_order, kind_order, id_order"""  # noqa: S608
 
-# The breaks are written where they are found: only their counts come back to Python.
+# The breaks are written where they are found: only their counts come back to Python. A line has
+# at most one break, so a settlement's is found by its line number.
 WRITE_BREAKS: Final = f"""
 CREATE TEMP TABLE recon_breaks ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY part, line_order, kind_order, id_order) AS n, found.*
@@ -296,7 +340,9 @@ INSERT INTO reconciliation_breaks (tenant_id, id, run_id, kind, status, doc)
 SELECT %(tenant)s, ids.id, %(run)s, b.kind, 'open', jsonb_build_object(
     'id', ids.id, 'tenant_id', %(tenant)s, 'run_id', %(run)s, 'kind', b.kind, 'created_at', %(at)s,
     'line', CASE WHEN b.line_number IS NULL THEN NULL ELSE jsonb_strip_nulls(jsonb_build_object(
-        'firstLineNumber', b.first_line)) || jsonb_build_object(
+        'firstLineNumber', b.first_line)) || CASE WHEN s.line_number IS NULL THEN '{{}}'::jsonb
+        ELSE jsonb_build_object('settles', jsonb_build_object('lines', s.settles_lines, 'net', s.settles_net))
+        END || jsonb_build_object(
         'lineNumber', b.line_number, 'type', b.type, 'externalId', b.external_id, 'reference', b.reference,
         'gross', b.gross, 'fee', b.fee, 'net', b.net, 'currency', b.currency,
         'occurredAt', b.occurred_at) END,
@@ -307,7 +353,7 @@ SELECT %(tenant)s, ids.id, %(run)s, b.kind, 'open', jsonb_build_object(
     'difference', CASE WHEN b.difference IS NULL THEN NULL ELSE jsonb_build_object(
         'minor', b.difference, 'currency', coalesce(b.currency, b.r_currency)) END,
     'status', 'open', 'resolution', NULL, 'resolved_by', NULL, 'resolved_at', NULL, 'note', NULL)
-FROM recon_breaks b,
+FROM recon_breaks b LEFT JOIN recon_settlements s ON s.line_number = b.line_number,
      LATERAL (SELECT %(run)s || '.' || CASE WHEN b.n < 10000000 THEN lpad(b.n::text, 7, '0')
                                             ELSE b.n::text END AS id) AS ids"""  # noqa: S608
 PER_KIND: Final = """
@@ -315,7 +361,8 @@ SELECT coalesce(jsonb_object_agg(kind, n), '{}')
 FROM (SELECT kind, count(*) AS n FROM recon_breaks GROUP BY kind) AS per_kind"""
 
 TEMPORARY_TABLES: Final = (
-    "recon_breaks", "recon_later_pairs", "recon_loose", "recon_free", "recon_redone",
+    "recon_breaks", "recon_settlements", "recon_payouts", "recon_later_pairs", "recon_loose", "recon_free",
+    "recon_redone",
     "recon_disputed_records", "recon_disputed_lines", "recon_disputed", "recon_named", "recon_unnamed",
     "recon_odd", "recon_records", "recon_firsts", "recon_stage",
 )  # fmt: skip

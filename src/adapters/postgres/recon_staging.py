@@ -40,7 +40,8 @@ CREATE TEMP TABLE recon_stage (
     fee bigint NOT NULL,
     net bigint NOT NULL,
     currency text NOT NULL,
-    occurred_at timestamptz NOT NULL{checks}
+    occurred_at timestamptz NOT NULL,
+    payout_id text{checks}
 ) ON COMMIT DROP"""
 # What the parser refuses and the conversion would otherwise let through.
 CHECKS: Final = f""",
@@ -162,7 +163,7 @@ def _convert(conn: psycopg.Connection[Any], plain: PlainCsv) -> sql.Composed:
         "{reference}::text AS reference, {gross} AS gross, {fee} AS fee, {net} AS net, "
         "{currency}::text AS currency, "
         "CASE WHEN length({when}) = 19 AND moment::text = {when} "
-        "THEN moment AT TIME ZONE 'UTC' END AS occurred_at "
+        "THEN moment AT TIME ZONE 'UTC' END AS occurred_at, {payout_id}::text AS payout_id "
         "FROM (SELECT *, {when}::timestamp AS moment FROM recon_raw OFFSET 0) AS raw"
     ).format(
         type=line_type,
@@ -174,6 +175,7 @@ def _convert(conn: psycopg.Connection[Any], plain: PlainCsv) -> sql.Composed:
         net=amounts[2],
         currency=_case(code, {text: iso for text, (iso, _) in currencies.items()}),
         when=when,
+        payout_id=_column(plain.payout_id_column),
     )
 
 

@@ -9,8 +9,9 @@ Invariants
   `recon_staging`), and only breaks come back to Python.
 - Records are read only for this tenant and provider, with row-level security backing the filter.
 - Matching passes over the million-row tables as few times as it can (`recon_sql` says how): the
-  duplicates, the records of the period, and one join of the two that keeps only what is not a
-  clean pair; everything after works on those few rows. Only counts and breaks leave the server.
+  duplicates, the payouts lines name (only when some line names one), the records of the period,
+  and one join of the two that keeps only what is not a clean pair; everything after works on
+  those few rows. Only counts and breaks leave the server.
 - `find_run` takes a transaction-scoped advisory lock on (tenant, provider, digest): two runs of the
   same statement at once run one after the other, and the second finds the first.
 """
@@ -55,9 +56,10 @@ ANALYZE_STAGE: Final = (
 class Tally:
     """What the one-pass first tier left over, and what follows from it.
 
-    Every record of the period meets at most one line (the kept lines' (kind, provider id) are
-    distinct), so the pairs made are the records less the free ones; a line met several records
-    exactly when there are more pairs than lines that found one."""
+    `kept` counts the lines that take part in the tiers: charges, refunds and payouts that are
+    neither duplicates nor settlements. Every record of the period meets at most one line (the kept
+    lines' (kind, provider id) are distinct), so the pairs made are the records less the free ones;
+    a line met several records exactly when there are more pairs than lines that found one."""
 
     loose: int
     free: int
@@ -94,7 +96,7 @@ class PostgresReconciliation:
                     copy.write_row(
                         (
                             line.line_number, line.type, line.external_id, line.reference, line.gross,
-                            line.fee, line.net, line.currency, line.occurred_at,
+                            line.fee, line.net, line.currency, line.occurred_at, line.payout_id,
                         )
                     )  # fmt: skip
                     count += 1
@@ -127,22 +129,24 @@ class PostgresReconciliation:
         with guarded():
             self._scope.enter(tenant_id)
             self._conn.execute(SETTINGS)
-            start, end, lines, record_lines = self._one(q.SURVEY)
+            start, end, lines, record_lines, named = self._one(q.SURVEY)
             first, last = (start, end) if start is not None else (at, at)
             params |= {"first": first - rules.window, "last": last + rules.window, "start": start, "end": end}
             # Values bound client-side: statements with several parts go in one round trip.
             script = psycopg.ClientCursor(self._conn)
             script.execute(q.FIRSTS)
             duplicate_records, duplicate_others = self._one(q.DUPLICATES)
+            script.execute(q.PAYOUTS, {"named": bool(named)})
             self._conn.execute(q.PARALLEL)
             records = script.execute(q.RECORDS, params).rowcount  # CREATE TABLE AS answers its rows
             self._conn.execute(q.SERIAL)
             script.execute(q.ODD)
-            loose, free, judged = self._one(q.TALLIES)
-            tally = Tally(loose, free, judged, records, record_lines - duplicate_records)
+            loose, free, judged, settlements = self._one(q.TALLIES)
+            tally = Tally(loose, free, judged, records, record_lines - duplicate_records - settlements)
+            script.execute(q.SETTLEMENTS)
             script.execute(q.UNNAMED)
             named = script.execute(q.NAMED, params).rowcount
-            clean = tally.clean
+            clean = tally.clean + self._one(q.CLEAN_SETTLEMENTS)[0]
             if named or tally.shared:
                 clean += self._first_tier_again(script, tally.shared)
             script.execute(q.LATER, params)

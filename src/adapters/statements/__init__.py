@@ -11,7 +11,10 @@ Invariants
   failed transaction) are passed over by design, and each parser's docstring lists them.
 - Normalised: types are charge, refund, payout, fee or adjustment; times are timezone-aware;
   `gross - fee == net`, signed as the provider's balance sees it (money in positive, out negative);
-  `external_id` is the provider's id of the movement, `reference` the merchant's own, when known.
+  `external_id` is the provider's id of the movement, `reference` the merchant's own, when known;
+  `payout_id` the provider's payout that settled the line, only where the export names it (Stripe's
+  `automatic_payout_id`, the generic format's `payout_id`; the MercadoPago, M-Pesa and Paystack
+  exports as documented carry no such column: None).
 - `StatementLine.line_number` is the same physical line number an error would name.
 
 Parsers (each a `StatementSource`; `open_statement(provider, path, **options)` picks one):
@@ -31,6 +34,9 @@ line terminated, and this exact header line:
 - currency: ISO 4217 code (`KES`, `usd` is read as `USD`).
 - occurred_at: ISO 8601 with a UTC offset (`2026-01-15T10:23:45+03:00`, `...Z`).
 - reference: the merchant's reference, or empty.
+- payout_id (optional column): the external id of the payout line that settled this line, or empty.
+  A payout line that other lines name so is checked against them (the sum of their nets), not
+  against our withdrawals.
 
 Example:
 

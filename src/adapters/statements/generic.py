@@ -2,9 +2,10 @@
 
 Invariants
 - The header is exactly `provider,external_id,type,gross,fee,net,currency,occurred_at,reference`, in
-  that order (the package docstring documents the format).
+  that order, optionally followed by `payout_id` (the package docstring documents the format).
 - `type` is one of charge, refund, payout, fee, adjustment; `gross - fee == net`; amounts are signed
-  major units of `currency`; `occurred_at` is ISO 8601 with its UTC offset; `reference` may be empty.
+  major units of `currency`; `occurred_at` is ISO 8601 with its UTC offset; `reference` and
+  `payout_id` may be empty (read as None).
 - When the reader is told which provider the file is for, a row naming another is an error.
 """
 
@@ -29,6 +30,8 @@ from payments_core.ports import StatementLine, StatementLineType
 
 PROVIDER = "generic"
 COLUMNS = ("provider", "external_id", "type", "gross", "fee", "net", "currency", "occurred_at", "reference")
+PAYOUT_ID = "payout_id"
+HEADERS = (COLUMNS, (*COLUMNS, PAYOUT_ID))
 TYPES = {kind.value: kind for kind in StatementLineType}
 
 
@@ -47,15 +50,19 @@ class GenericStatement:
 
     def _rows(self) -> Iterator[tuple[str, StagedLine]]:
         with text_lines(self._source) as text:
-            table = Table(text, COLUMNS)
-            if table.names != COLUMNS:
-                raise StatementError(1, f"the header must be exactly {','.join(COLUMNS)}")
+            table = Table(text, COLUMNS, (PAYOUT_ID,))
+            if table.names not in HEADERS:
+                raise StatementError(
+                    1, f"the header must be exactly {','.join(COLUMNS)}, optionally followed by {PAYOUT_ID}"
+                )
             yield from self._parse(table)
 
     def _parse(self, table: Table) -> Iterator[tuple[str, StagedLine]]:
         expected = self._provider
         amount = Amounts().minor
+        with_payout_id = table.names[-1] == PAYOUT_ID  # the last column, when there is one
         for number, row in table.rows():
+            payout_id = (row.pop() or None) if with_payout_id else None
             provider, external_id, kind_text, gross_text, fee_text, net_text, code, occurred, reference = row
             try:
                 if not provider or (expected is not None and provider != expected):
@@ -74,6 +81,7 @@ class GenericStatement:
             except RowError as error:
                 raise StatementError(number, str(error)) from None
             line = StagedLine(
-                number, kind.value, external_id, reference or None, gross, fee, net, currency, occurred_at
-            )
+                number, kind.value, external_id, reference or None, gross, fee, net, currency, occurred_at,
+                payout_id,
+            )  # fmt: skip
             yield provider, line

@@ -310,5 +310,5 @@ def statement_line(provider: str, line: StagedLine) -> StatementLine:
     return StatementLine(
         line.line_number, provider, line.external_id, StatementLineType(line.type),
         Money(line.gross, currency), Money(line.fee, currency), Money(line.net, currency),
-        line.occurred_at, line.reference,
+        line.occurred_at, line.reference, line.payout_id,
     )  # fmt: skip

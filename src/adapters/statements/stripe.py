@@ -3,14 +3,16 @@
 Invariants
 - Columns are found by name (Stripe lets the report's columns be chosen and ordered); the ones read
   are `balance_transaction_id`, `created_utc`, `currency`, `gross`, `fee`, `net`, `reporting_category`,
-  and when present `source_id`, `payment_intent_id`, `charge_id`. Others are ignored.
+  and when present `source_id`, `payment_intent_id`, `charge_id`, `automatic_payout_id`. Others are
+  ignored.
 - `gross - fee == net` on every row, signed as the balance sees it (a refund or payout is negative).
 - `created_utc` is UTC; currencies come lower-case (`usd`) and are normalised to ISO upper case.
 - `reporting_category` maps charge, refund, payout and fee to themselves, network costs and tax on
   fees to fee, and every other category Stripe documents to adjustment; an unknown one is an error.
 - `external_id` is the provider's id of the object the row is about (the PaymentIntent for a charge,
   else `source_id`), falling back to the balance transaction; `reference` is the merchant's reference,
-  read from a metadata column (`payment_metadata[order_id]`) when one is named and present.
+  read from a metadata column (`payment_metadata[order_id]`) when one is named and present;
+  `payout_id` is `automatic_payout_id` (the automatic payout that paid the row out), empty: None.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ CATEGORY_TYPES: dict[str, StatementLineType] = {
 }
 
 REQUIRED = ("balance_transaction_id", "created_utc", "currency", "gross", "fee", "net", "reporting_category")
-OPTIONAL = ("source_id", "payment_intent_id", "charge_id")
+OPTIONAL = ("source_id", "payment_intent_id", "charge_id", "automatic_payout_id")
 
 
 class StripeStatement:
@@ -88,7 +90,7 @@ class StripeStatement:
         if path is None or table is None:
             return None
         index = table.index
-        source, intent, charge = (table.optional(name) for name in OPTIONAL)
+        source, intent, charge, payout = (table.optional(name) for name in OPTIONAL)
         return PlainCsv(
             width=table.width,
             chunks=partial(data_chunks, path),
@@ -106,6 +108,7 @@ class StripeStatement:
                 index["balance_transaction_id"],
             ),
             reference_column=table.optional(self._reference_column),
+            payout_id_column=payout,
         )
 
     def _parse(self, table: Table) -> Iterator[StagedLine]:
@@ -117,7 +120,7 @@ class StripeStatement:
             index["net"],
             index["reporting_category"],
         )
-        source_at, intent_at, charge_at = (table.optional(name) for name in OPTIONAL)
+        source_at, intent_at, charge_at, payout_at = (table.optional(name) for name in OPTIONAL)
         reference_at = table.optional(self._reference_column)
         charge = StatementLineType.CHARGE.value
         types = {category: kind.value for category, kind in CATEGORY_TYPES.items()}
@@ -160,6 +163,7 @@ class StripeStatement:
                 net,
                 currency,
                 occurred_at,
+                (row[payout_at] or None) if payout_at is not None else None,
             )
 
 

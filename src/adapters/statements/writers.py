@@ -3,11 +3,12 @@
 Invariants
 - Round trip: what a writer writes, the same format's parser (`open_statement(format, file, **options)`,
   options as below) reads back as the planned lines, in order, with the same type, ids, reference,
-  gross, fee, net, currency and instant; the one exception is an M-Pesa fee, a row of its own (below).
+  payout id, gross, fee, net, currency and instant; the one exception is an M-Pesa fee, a row of its
+  own (below).
 - What a format cannot carry raises `ValueError` naming the field, before any of that line is written:
   nothing is rounded, truncated or dropped to make a line fit.
 - One row per line, in order. The only other rows are the header and what the real format carries:
-  MercadoPago's summary rows, M-Pesa's fee rows. An empty reference is written as none.
+  MercadoPago's summary rows, M-Pesa's fee rows. An empty reference or payout id is written as none.
 - Exact: minor units become major-unit text by integer arithmetic on the currency's exponent
   (`CURRENCY_EXPONENTS`), never through a float. Amounts must be `int` within `Money`'s range.
 - A field is quoted (RFC 4180) when it holds a comma, a quote, CR or LF; a NUL is refused (no parser
@@ -23,9 +24,11 @@ Formats
   seconds: a time with a fraction is refused (truncate it first). A charge's external id goes to
   `payment_intent_id` (a generated `ch_` charge fills `source_id` and `charge_id`), another type's to
   `source_id`; the reference to `payment_metadata[order_id]` (option `reference_column`, as the
-  parser's; None writes no such column and refuses references). Adjustments are disputes.
+  parser's; None writes no such column and refuses references); the payout id to
+  `automatic_payout_id`. Adjustments are disputes.
 - mercadopago (release report): option `currency` (required, as the parser's); another currency is
-  refused. `DATE` is ISO 8601 with milliseconds and the time's own offset (option `zone` converts).
+  refused, and so is a payout id (the report has no column for it; nor have M-Pesa's and Paystack's).
+  `DATE` is ISO 8601 with milliseconds and the time's own offset (option `zone` converts).
   `SOURCE_ID` and `EXTERNAL_REFERENCE` carry the ids; the fee is `MP_FEE_AMOUNT`, signed as the balance
   sees it. An `initial_available_balance` row precedes the first release (the first line is on line
   3); `close()` adds `total` and `available_balance`. Option `opening_balance` (minor units).
@@ -42,7 +45,9 @@ Formats
 - paystack (transaction export): any currency. Amounts are magnitudes signed by the type, so a charge
   is >= 0 and a refund, payout or fee <= 0 (an adjustment is written signed). `paid_at` is UTC, ISO
   8601 with milliseconds and `Z`. Option `minor_units` (as the parser's) writes subunits.
-- generic: everything, as the package docstring documents; option `provider` (default "generic").
+- generic: everything, as the package docstring documents; option `provider` (default "generic"),
+  option `payout_ids` (default False) writes the optional `payout_id` column (without it, a payout
+  id is refused).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from typing import IO, Any
 import attrs
 
 from adapters.statements.generic import COLUMNS as GENERIC_COLUMNS
+from adapters.statements.generic import PAYOUT_ID as GENERIC_PAYOUT_ID
 from adapters.statements.mercadopago import COLUMNS as MERCADOPAGO_COLUMNS
 from adapters.statements.mpesa import MpesaColumns
 from payments_core.money import CURRENCY_EXPONENTS, MAX_MINOR
@@ -75,6 +81,7 @@ class PlannedLine:
     fee: int
     currency: str
     occurred_at: datetime
+    payout_id: str | None = None  # the payout line that settles this one
 
     @property
     def net(self) -> int:
@@ -103,6 +110,16 @@ def _ids(line: PlannedLine) -> tuple[str, str]:
     if _NEEDS_QUOTES(external_id + reference) is None:
         return external_id, reference
     return _field(external_id, "external_id"), _field(reference, "reference")
+
+
+def _payout_id(line: PlannedLine, carried: bool) -> str:
+    """The line's payout id as a field (empty: none); refused where the format has no column for it."""
+    payout_id = line.payout_id
+    if not payout_id:
+        return ""
+    if not carried:
+        raise ValueError("payout_id: this format has no column for the payout that settled a line")
+    return _field(payout_id, "payout_id")
 
 
 def _amounts(line: PlannedLine) -> tuple[int, int]:
@@ -276,11 +293,11 @@ class StatementWriter:
 
 
 class GenericWriter(StatementWriter):
-    header = GENERIC_COLUMNS
-
-    def __init__(self, stream: IO[str], *, provider: str = "generic") -> None:
+    def __init__(self, stream: IO[str], *, provider: str = "generic", payout_ids: bool = False) -> None:
         if not provider:
             raise ValueError("provider: the generic format needs a provider name")
+        self.header = (*GENERIC_COLUMNS, GENERIC_PAYOUT_ID) if payout_ids else GENERIC_COLUMNS
+        self._payout_ids = payout_ids
         super().__init__(stream)
         self._provider = _field(provider, "provider")
         self._clock = _Clock("occurred_at", None, "T", "offset", "microseconds").text
@@ -288,11 +305,12 @@ class GenericWriter(StatementWriter):
 
     def write(self, line: PlannedLine) -> None:
         external_id, reference = _ids(line)
+        payout_id = f",{_payout_id(line, True)}" if self._payout_ids else _payout_id(line, False)
         currency = self._currencies[line.currency]
         rows = self._rows
         rows.append(
             f"{self._provider},{external_id},{line.type.value},{currency.columns(line.gross, line.fee)},"
-            f"{currency.code},{self._clock(line.occurred_at)},{reference}\n"
+            f"{currency.code},{self._clock(line.occurred_at)},{reference}{payout_id}\n"
         )
         if len(rows) >= self._batch:
             self.flush()
@@ -321,7 +339,7 @@ class StripeWriter(StatementWriter):
         self._reference_separator = "," if reference_column is not None else ""
         self._clock = _Clock("created_utc", UTC, " ", "", "none").text
         self._currencies = _Currencies()
-        self._days: dict[str, tuple[str, str]] = {}
+        self._days: dict[str, str] = {}
 
     def write(self, line: PlannedLine) -> None:
         external_id, reference = _ids(line)
@@ -330,7 +348,8 @@ class StripeWriter(StatementWriter):
         currency = self._currencies[line.currency]
         amounts = currency.columns(line.gross, line.fee)
         created = self._clock(line.occurred_at)
-        available_on, payout_id = self._days.get(created[:10]) or self._day(created[:10])
+        available_on = self._days.get(created[:10]) or self._day(created[:10])
+        payout_id = _payout_id(line, True)
         kind = line.type
         negative, positive, description = _STRIPE_ROWS[kind]
         position = self._position = self._position + 1
@@ -342,17 +361,17 @@ class StripeWriter(StatementWriter):
             + (
                 f"ch_3P{suffix},{external_id},ch_3P{suffix},{payout_id}"
                 if kind is T.CHARGE
-                else f"{external_id},,,{external_id if kind is T.PAYOUT else payout_id}"
+                else f"{external_id},,,{payout_id}"
             )
             + f",{description}{self._reference_separator}{reference}\n"
         )
         if len(rows) >= self._batch:
             self.flush()
 
-    def _day(self, day: str) -> tuple[str, str]:
-        """When a day's movements become available (two days on), and the automatic payout paying them."""
+    def _day(self, day: str) -> str:
+        """When a day's movements become available (two days on)."""
         available = datetime.fromisoformat(day) + timedelta(days=2)
-        self._days[day] = entry = (f"{available:%Y-%m-%d} 00:00:00", f"po_1Q{available:%Y%m%d}AutoPayout")
+        self._days[day] = entry = f"{available:%Y-%m-%d} 00:00:00"
         return entry
 
 
@@ -386,6 +405,7 @@ class MercadoPagoWriter(StatementWriter):
                 f"currency: a release report has one currency, {money.code}, not {line.currency[:12]!r}"
             )
         external_id, reference = _ids(line)
+        _payout_id(line, False)
         gross, fee = _amounts(line)
         net, major, zero = gross - fee, money.major, money.zero
         amounts = f"{major(max(net, 0))},{major(max(-net, 0))},{major(gross)},{major(-fee)}"
@@ -491,6 +511,7 @@ class MpesaWriter(StatementWriter):
         if fee and not self._fee_rows:
             raise ValueError("fee: an M-Pesa row carries no fee (M-Pesa charges it as a row of its own)")
         receipt, reference = _ids(line)
+        _payout_id(line, False)
         _in_range(gross, fee)
         position = self._position = self._position + 1
         party = f"2547{position * 7919 % 10**8:08d} - {_PARTIES[position % len(_PARTIES)]}"
@@ -539,6 +560,7 @@ class PaystackWriter(StatementWriter):
 
     def write(self, line: PlannedLine) -> None:
         external_id, reference = _ids(line)
+        _payout_id(line, False)
         gross, fee = _amounts(line)
         kind, sign = _PAYSTACK_ROWS[line.type]
         if sign * gross < 0:
@@ -575,7 +597,8 @@ def open_writer(format: str, stream: IO[str], /, **options: Any) -> StatementWri
     """A writer of `format` onto `stream` (text, opened with newline=""); `options` go to the writer.
 
     Options: stripe `reference_column`; mercadopago `currency` (required), `zone`, `opening_balance`;
-    mpesa `columns`, `fee_rows`, `opening_balance`, `currency`; paystack `minor_units`; generic `provider`.
+    mpesa `columns`, `fee_rows`, `opening_balance`, `currency`; paystack `minor_units`; generic `provider`,
+    `payout_ids`.
     """
     writer = WRITERS.get(format)
     if writer is None:

@@ -6,7 +6,8 @@ Invariants
   no-op that answers the first run.
 - A break carries the evidence that proves it: the statement row (`line`, as read) and/or our record
   (`record`, as it stood), and, when one currency measures it, the signed `difference` between the
-  provider's statement and our books as the provider's clearing account sees them.
+  provider's statement and our books as the provider's clearing account sees them. A settlement
+  payout's break adds to its line what it settles: `settles: {"lines": n, "net": minor}`.
 - A break is resolved once (open -> resolved), by a rule or by a person; an accepted break with a
   difference has posted exactly that difference through `recon_suspense`.
 """
@@ -69,6 +70,7 @@ class StagedLine(NamedTuple):
 
     A named tuple rather than an attrs class: a statement has millions of them, they are built by
     the parsers and handed to COPY as they are, and a tuple costs the least to build and to send.
+    `payout_id` names the provider's payout that settled the line, when the statement says so.
     """
 
     line_number: int
@@ -80,6 +82,7 @@ class StagedLine(NamedTuple):
     net: int
     currency: str
     occurred_at: datetime
+    payout_id: str | None = None
 
     def evidence(self) -> dict[str, Any]:
         return {
@@ -172,6 +175,18 @@ class Break:
 
 
 @attrs.frozen
+class Settled:
+    """What a settlement payout line settles: how many lines name it, and the sum of their nets
+    (None when they are not all in the payout's currency: no one currency measures them)."""
+
+    lines: int
+    net: int | None
+
+    def evidence(self) -> dict[str, Any]:
+        return {"lines": self.lines, "net": self.net}
+
+
+@attrs.frozen
 class BreakDraft:
     """A break as matching finds it, before the run gives it an id and a time."""
 
@@ -180,6 +195,7 @@ class BreakDraft:
     record: RecordView | None = None
     difference: int | None = None
     first_line: int | None = None  # a duplicate's first occurrence
+    settles: Settled | None = None  # a settlement payout's items
 
 
 @attrs.frozen

@@ -32,13 +32,15 @@ class StatementLine:
     net: Money
     occurred_at: datetime
     reference: str | None = None
+    payout_id: str | None = None
+    """The provider's payout that settled this line, when the statement names it."""
 
 
 def staged_line(line: StatementLine) -> StagedLine:
     """A statement line as matching reads it: signed minor units of its one currency."""
     return StagedLine(
         line.line_number, line.type.value, line.external_id, line.reference, line.gross.minor,
-        line.fee.minor, line.net.minor, line.gross.currency, line.occurred_at,
+        line.fee.minor, line.net.minor, line.gross.currency, line.occurred_at, line.payout_id,
     )  # fmt: skip
 
 
@@ -94,6 +96,8 @@ class PlainCsv:
     charge_external_id_columns: tuple[int, ...]
     """The same, for a line of type charge."""
     reference_column: int | None
+    payout_id_column: int | None = None
+    """The payout that settled the line (empty: none), when the file has such a column."""
 
 
 @runtime_checkable

@@ -2,8 +2,10 @@
 
 The shared suite plants one break of each kind; here the inputs are made to collide: lines that
 share provider ids, records that share one, references naming records the first tier left, equal
-amounts for the third tier, records outside the statement's period that a line names. Records
-are written straight into the tables matching reads, and the breaks compared in order.
+amounts for the third tier, records outside the statement's period that a line names, payouts that
+lines name (settlements, clean or not) among withdrawals and duplicates. Records are written
+straight into the tables matching reads, and the breaks compared in order, with what a settlement
+settles.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from psycopg.types.json import Jsonb
 
 from adapters.postgres.reconciliation import PostgresReconciliation
 from adapters.postgres.rows import Scope
+from adapters.statements import StripeStatement
+from adapters.statements.writers import PlannedLine, open_writer
 from payments_core import matching
 from payments_core.model.reconciliation import MatchRules, RecordKind, RecordView, StagedLine
+from payments_core.ports import StatementLineType
+from payments_core.ports.statements import PlainCsv
 
 TENANT = "t1"
 PROVIDER = "sb"
@@ -61,7 +67,7 @@ def line(number: int, kind: str, external_id: str, minutes: int, gross: int = 10
     fee = more.get("fee", 5 if kind == "charge" else 0)
     return StagedLine(
         number, kind, external_id, more.get("reference"), gross, fee, gross - fee, more.get("currency", "USD"),
-        T0 + timedelta(minutes=minutes),
+        T0 + timedelta(minutes=minutes), more.get("payout_id"),
     )  # fmt: skip
 
 
@@ -97,12 +103,19 @@ def write(conn: psycopg.Connection[Any], records: list[RecordView]) -> None:
 
 
 def by_postgres(
-    conn: psycopg.Connection[Any], records: list[RecordView], lines: list[StagedLine], rules: MatchRules
+    conn: psycopg.Connection[Any],
+    records: list[RecordView],
+    lines: list[StagedLine] | PlainCsv,
+    rules: MatchRules,
 ) -> tuple[tuple[int, ...], list[tuple[Any, ...]]]:
+    """The outcome and breaks of the store, from staged lines or from a plain CSV file it converts."""
     try:
         write(conn, records)
         store = PostgresReconciliation(conn, Scope(conn))
-        store.stage(TENANT, lines)
+        if isinstance(lines, PlainCsv):
+            assert store.stage_csv(TENANT, lines) is not None, "the file takes the set-wise path"
+        else:
+            store.stage(TENANT, lines)
         outcome = store.match(TENANT, PROVIDER, "run1", rules, T0)
         docs = conn.execute(
             "SELECT doc FROM reconciliation_breaks WHERE run_id = 'run1' ORDER BY id"
@@ -116,6 +129,7 @@ def by_postgres(
             doc["line"] and doc["line"].get("firstLineNumber"),
             doc["record"] and (doc["record"]["kind"], doc["record"]["id"]),
             doc["difference"] and doc["difference"]["minor"],
+            doc["line"] and doc["line"].get("settles"),
         )
         for (doc,) in docs
     ]
@@ -133,8 +147,9 @@ def by_the_core(
             d.first_line,
             d.record and (d.record.kind.value, d.record.id),
             d.difference,
+            matching.to_break(TENANT, "run1", n, d, T0).line.get("settles") if d.line else None,
         )
-        for d in drafts
+        for n, d in enumerate(drafts, 1)
     ]
     return (outcome.lines, outcome.matched, outcome.informational, *outcome.counts.values()), found
 
@@ -145,8 +160,8 @@ def test_records_sharing_a_provider_id_pair_the_lowest_id_and_leave_the_other(co
     rules = MatchRules(window=timedelta(hours=1), cutoff=timedelta(0))
     assert by_postgres(conn, records, lines, rules) == by_the_core(records, lines, rules)
     _, found = by_the_core(records, lines, rules)
-    assert found[0] == ("amount_mismatch", 2, None, ("payment", "a1"), -100)
-    assert ("missing_in_statement", None, None, ("payment", "b1"), -100) in found
+    assert found[0] == ("amount_mismatch", 2, None, ("payment", "a1"), -100, None)
+    assert ("missing_in_statement", None, None, ("payment", "b1"), -100, None) in found
 
 
 def test_a_record_outside_the_period_is_found_by_the_id_a_line_gives(conn) -> None:
@@ -194,6 +209,82 @@ def test_duplicates_of_a_matched_line_and_of_a_fee_line_are_breaks_of_their_own(
     ]
 
 
+def test_a_settlement_joins_no_withdrawal_and_a_payout_nobody_names_still_does(conn) -> None:
+    """`po_1` is named by two charges (and by itself, and by a duplicate): it settles them, so the
+    withdrawal carrying its id is left to the statement's other lines; `po_2` is named by none."""
+    records = [
+        record("payment", "a1", 10, "ch_1", amount=300),
+        record("payment", "a2", 11, "ch_2", amount=200),
+        record("withdrawal", "b1", 12, "po_1", amount=490),
+        record("withdrawal", "b2", 13, "po_2", amount=250),
+    ]
+    lines = [
+        line(2, "charge", "ch_1", 10, gross=300, payout_id="po_1"),
+        line(3, "charge", "ch_2", 11, gross=200, payout_id="po_1"),
+        line(4, "charge", "ch_2", 11, gross=200, payout_id="po_1"),
+        line(5, "payout", "po_1", 20, gross=-490, payout_id="po_1"),
+        line(6, "payout", "po_2", 21, gross=-250),
+    ]
+    rules = MatchRules(cutoff=timedelta(0))
+    outcome, found = by_postgres(conn, records, lines, rules)
+    assert (outcome, found) == by_the_core(records, lines, rules)
+    assert found == [
+        ("duplicate_in_statement", 4, 3, None, None, None),
+        ("missing_in_statement", None, None, ("withdrawal", "b1"), 490, None),
+    ]
+    assert outcome[:3] == (5, 4, 0)  # two charges, the settlement, and po_2 with its withdrawal
+
+
+def test_settlements_short_over_and_in_two_currencies_carry_what_they_settle(conn) -> None:
+    lines = [
+        line(2, "charge", "ch_1", 1, gross=1000, fee=30, payout_id="po_short"),
+        line(3, "fee", "fee_1", 2, gross=-20, fee=0, payout_id="po_short"),
+        line(4, "payout", "po_short", 3, gross=-900),
+        line(5, "refund", "re_1", 4, gross=-100, fee=0, payout_id="po_fx", currency="EUR"),
+        line(6, "charge", "ch_2", 5, gross=500, fee=0, payout_id="po_fx"),
+        line(7, "payout", "po_fx", 6, gross=-400),
+        line(8, "adjustment", "dp_1", 7, gross=-50, fee=0, payout_id="po_over"),
+        line(9, "payout", "po_over", 8, gross=-70, currency="EUR", payout_id="po_short"),
+    ]
+    rules = MatchRules(cutoff=timedelta(0))
+    outcome, found = by_postgres(conn, [], lines, rules)
+    assert (outcome, found) == by_the_core([], lines, rules)
+    settlements = [entry for entry in found if entry[1] in (4, 7, 9)]
+    assert settlements == [
+        ("amount_mismatch", 4, None, None, 50, {"lines": 2, "net": 950}),
+        ("currency_mismatch", 7, None, None, None, {"lines": 2, "net": None}),
+        ("currency_mismatch", 9, None, None, None, {"lines": 1, "net": None}),
+    ]
+
+
+def test_a_stripe_report_converted_set_wise_settles_its_payouts(conn, tmp_path) -> None:
+    """The plain CSV path stages `automatic_payout_id` as the parser reads it; the payouts are judged."""
+    at = T0 + timedelta(minutes=30)
+    charge, payout = StatementLineType.CHARGE, StatementLineType.PAYOUT
+    planned = [
+        PlannedLine(charge, "pi_1", None, 10_000, 320, "USD", at, "po_clean"),
+        PlannedLine(charge, "pi_2", None, 5_000, 175, "USD", at, "po_short"),
+        PlannedLine(StatementLineType.FEE, "fee_1", None, -200, 0, "USD", at, "po_clean"),
+        PlannedLine(payout, "po_clean", None, -(9_680 - 200), 0, "USD", at + timedelta(days=2)),
+        PlannedLine(payout, "po_short", None, -4_800, 0, "USD", at + timedelta(days=2)),
+    ]
+    path = tmp_path / "stripe.csv"
+    with path.open("w", encoding="utf-8", newline="") as out, open_writer("stripe", out) as writer:
+        for item in planned:
+            writer.write(item)
+    records = [record("payment", "a1", 29, "pi_1", amount=10_000, fee=320)]
+    report = StripeStatement(path)
+    plain = report.plain_csv()
+    assert plain is not None
+    rules = MatchRules(window=timedelta(hours=1), cutoff=timedelta(0))
+    outcome, found = by_postgres(conn, records, plain, rules)
+    assert (outcome, found) == by_the_core(records, list(report.staged()), rules)
+    assert found == [
+        ("missing_in_ledger", 3, None, None, 5_000, None),
+        ("amount_mismatch", 6, None, None, 25, {"lines": 1, "net": 4_825}),
+    ]
+
+
 def booked(records: list[RecordView]) -> list[RecordView]:
     """`in_ledger` as the store reads it: a refund and a withdrawal of one id share a transfer."""
     ids = {f"{item.id}.{SUFFIX[item.kind.value]}" for item in records if item.in_ledger}
@@ -212,24 +303,49 @@ RECORDS = st.lists(
 )  # fmt: skip
 LINES = st.lists(
     st.tuples(
-        st.sampled_from(["charge", "charge", "refund", "payout", "fee"]),
+        st.sampled_from(["charge", "charge", "refund", "payout", "payout", "fee"]),
         st.sampled_from((*REFERENCES, "x1")), st.integers(0, 300), st.sampled_from([100, 200, -100, 101]),
-        st.sampled_from([0, 5, 6]), st.sampled_from(["USD", "EUR"]), st.sampled_from((None, *IDS)),
+        st.sampled_from([0, 5, 6]), st.sampled_from(["USD", "EUR", "USD"]), st.sampled_from((None, *IDS)),
+        st.sampled_from((None, None, "r1", "r2", "x1")),
     ),
     min_size=1,
-    max_size=8,
+    max_size=10,
 )  # fmt: skip
 
 
+def balanced(lines: list[StagedLine]) -> list[StagedLine]:
+    """The payout lines made to settle exactly what names them (each payout id's first, non-duplicate
+    items): clean settlements, which random amounts would seldom give."""
+    seen: set[tuple[str, str]] = set()
+    nets: dict[str, int] = {}
+    for item in lines:
+        if (item.type, item.external_id) not in seen and item.type != "payout" and item.payout_id:
+            nets[item.payout_id] = nets.get(item.payout_id, 0) + item.net
+        seen.add((item.type, item.external_id))
+    return [
+        item._replace(gross=-nets[item.external_id], fee=0, net=-nets[item.external_id])
+        if item.type == "payout" and item.external_id in nets
+        else item
+        for item in lines
+    ]
+
+
 @given(
-    RECORDS, LINES, st.sampled_from([0, 30, 600]), st.sampled_from([0, 60]), st.randoms(use_true_random=False)
-)
-def test_colliding_statements_match_as_the_core_matches_them(conn, records, lines, window, cutoff, rng):
+    RECORDS, LINES, st.sampled_from([0, 30, 600]), st.sampled_from([0, 60]), st.booleans(),
+    st.randoms(use_true_random=False),
+)  # fmt: skip
+def test_colliding_statements_match_as_the_core_matches_them(
+    conn, records, lines, window, cutoff, clean, rng
+):
     """Records lie between the first and the last line: the store reads every record the core reads."""
     staged = [
-        StagedLine(n, kind, ext, ref, gross, fee, gross - fee, currency, T0 + timedelta(minutes=minutes))
-        for n, (kind, ext, minutes, gross, fee, currency, ref) in enumerate(lines, 2)
+        StagedLine(
+            n, kind, ext, ref, gross, fee, gross - fee, currency, T0 + timedelta(minutes=minutes), payout_id
+        )
+        for n, (kind, ext, minutes, gross, fee, currency, ref, payout_id) in enumerate(lines, 2)
     ]
+    if clean:
+        staged = balanced(staged)
     start = min(item.occurred_at for item in staged)
     end = max(item.occurred_at for item in staged)
     span = int((end - start).total_seconds() // 60)

@@ -21,7 +21,7 @@ SAMPLES = Path(__file__).parents[3] / "contracts" / "providers" / "statements"
 STRIPE_SAMPLE = SAMPLES / "stripe_itemized_payout_reconciliation.csv"
 HEADER = (
     "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,source_id,"
-    "payment_intent_id,charge_id,description,payment_metadata[order_id]\n"
+    "payment_intent_id,charge_id,automatic_payout_id,description,payment_metadata[order_id]\n"
 )
 STAGED = "SELECT * FROM recon_stage ORDER BY line_number"
 
@@ -57,7 +57,7 @@ def test_the_stripe_sample_stages_identically_quotes_and_all(store):
 
 
 def test_a_file_outside_the_subset_is_declined_and_nothing_is_staged(store, tmp_path):
-    good = "txn_1,2026-01-15 11:40:03,usd,49.99,1.75,48.24,charge,ch_1,pi_1,ch_1,d,order-1\n"
+    good = "txn_1,2026-01-15 11:40:03,usd,49.99,1.75,48.24,charge,ch_1,pi_1,ch_1,po_1,d,order-1\n"
     cases = {
         "quote inside a field": good.replace(",d,", ',a"b,'),
         "text after a closing quote": good.replace(",d,", ',"d"x,'),
@@ -98,8 +98,8 @@ def test_a_file_outside_the_subset_is_declined_and_nothing_is_staged(store, tmp_
 )
 def test_a_bad_row_is_declined_and_the_parser_names_its_line(store, tmp_path, old, new):
     rows = [
-        "txn_1,2026-01-15 11:40:03,usd,10.00,0.59,9.41,charge,ch_1,pi_1,ch_1,d,order-1\n",
-        "txn_2,2026-01-15 11:40:03,usd,49.99,1.75,48.24,charge,,,,d,order-2\n",
+        "txn_1,2026-01-15 11:40:03,usd,10.00,0.59,9.41,charge,ch_1,pi_1,ch_1,po_1,d,order-1\n",
+        "txn_2,2026-01-15 11:40:03,usd,49.99,1.75,48.24,charge,,,,,d,order-2\n",
     ]
     rows[1] = rows[1].replace(old, new, 1)
     path = tmp_path / "bad.csv"
@@ -130,6 +130,7 @@ ODD_CURRENCY = st.sampled_from(["Usd", "\u0131nr", "xyz", "us", ""])
 CATEGORY = st.sampled_from(sorted(CATEGORY_TYPES))
 ODD_CATEGORY = st.sampled_from(["Charge", "chrage", "", " charge"])
 ID = st.sampled_from(["", "ch_1", "pi_9", "po_3", "txn_x"])
+PAYOUT_ID = st.sampled_from(["", "po_1", "po_3"])
 TEXT = st.text(st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]), max_size=6)
 ODD_QUOTING = st.sampled_from(['a"b', '"a"b', '""', '"a', 'a"', ' "a"', '"a" '])
 
@@ -157,7 +158,7 @@ def rows(draw, odd: bool):
     txn = draw(ID) if odd else draw(ID.filter(bool))
     return (
         f"{txn},{pick(CANONICAL_TIME, ODD_TIME)},{currency},{','.join(amounts)},"
-        f"{pick(CATEGORY, ODD_CATEGORY)},{draw(ID)},{draw(ID)},{draw(ID)},"
+        f"{pick(CATEGORY, ODD_CATEGORY)},{draw(ID)},{draw(ID)},{draw(ID)},{draw(PAYOUT_ID)},"
         f"{pick(TEXT.map(field), ODD_QUOTING)},{field(draw(TEXT))}\n"
     )
 

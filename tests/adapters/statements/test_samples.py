@@ -15,7 +15,9 @@ from adapters.statements import (
     StripeStatement,
     open_statement,
 )
+from payments_core import matching
 from payments_core.errors import ValidationError
+from payments_core.model.reconciliation import MatchRules
 from payments_core.money import Money
 from payments_core.ports import StatementLine, StatementLineType
 from payments_core.ports.statements import staged_line
@@ -30,7 +32,7 @@ C, R, P, F, A = (
 )
 
 
-def line(number, provider, external_id, kind, gross, fee, net, currency, at, reference=None):
+def line(number, provider, external_id, kind, gross, fee, net, currency, at, reference=None, payout_id=None):
     return StatementLine(
         number,
         provider,
@@ -41,19 +43,24 @@ def line(number, provider, external_id, kind, gross, fee, net, currency, at, ref
         Money(net, currency),
         datetime.fromisoformat(at),
         reference,
+        payout_id,
     )
 
 
 def test_stripe_itemized_payout_reconciliation_report():
     parsed = list(StripeStatement(SAMPLES / "stripe_itemized_payout_reconciliation.csv").lines())
+    po = "po_1QbZ9yX8wV7u"
     assert parsed == [
-        line(2, "stripe", "pi_3PqA1bC2dE3fG4h0", C, 12000, 378, 11622, "USD", "2026-01-15T09:12:44+00:00", "order-1001"),
-        line(3, "stripe", "pi_3PqB5iJ6kL7mN8o1", C, 4999, 175, 4824, "USD", "2026-01-15T11:40:03+00:00", "order-1002"),
-        line(4, "stripe", "re_3PqC9pQ0rS1tU2v3", R, -2000, 0, -2000, "USD", "2026-01-16T08:02:59+00:00", "order-1001"),
-        line(5, "stripe", "dp_1QbA2cD3eF4gH5i6", A, -1500, 0, -1500, "USD", "2026-01-16T23:59:59+00:00"),
-        line(6, "stripe", "txn_1QbJ7kL8mN9oP0q1", F, -200, 0, -200, "USD", "2026-01-17T00:00:01+00:00"),
-        line(7, "stripe", "po_1QbZ9yX8wV7u", P, -12746, 0, -12746, "USD", "2026-01-17T06:30:00+00:00"),
+        line(2, "stripe", "pi_3PqA1bC2dE3fG4h0", C, 12000, 378, 11622, "USD", "2026-01-15T09:12:44+00:00", "order-1001", po),
+        line(3, "stripe", "pi_3PqB5iJ6kL7mN8o1", C, 4999, 175, 4824, "USD", "2026-01-15T11:40:03+00:00", "order-1002", po),
+        line(4, "stripe", "re_3PqC9pQ0rS1tU2v3", R, -2000, 0, -2000, "USD", "2026-01-16T08:02:59+00:00", "order-1001", po),
+        line(5, "stripe", "dp_1QbA2cD3eF4gH5i6", A, -1500, 0, -1500, "USD", "2026-01-16T23:59:59+00:00", None, po),
+        line(6, "stripe", "txn_1QbJ7kL8mN9oP0q1", F, -200, 0, -200, "USD", "2026-01-17T00:00:01+00:00", None, po),
+        line(7, "stripe", po, P, -12746, 0, -12746, "USD", "2026-01-17T06:30:00+00:00", None, po),
     ]  # fmt: skip
+    assert sum(entry.net.minor for entry in parsed if entry.type is not P) == 12746, (
+        "the payout settles them all"
+    )
     assert all(entry.occurred_at.utcoffset() is not None for entry in parsed)
 
 
@@ -136,6 +143,27 @@ def test_generic_statement():
         line(5, "pesapal", "PO-778", P, -46500, 0, -46500, "KES", "2026-01-16T12:00:00+00:00"),
         line(6, "pesapal", "FEE-2026-01", F, -1000, 0, -1000, "KES", "2026-01-31T23:59:59+03:00", "monthly fee"),
     ]  # fmt: skip
+
+
+def test_generic_statement_with_the_optional_payout_id_column():
+    parsed = list(GenericStatement(SAMPLES / "generic_with_payouts.csv").lines())
+    po = "PO-790"
+    assert parsed == [
+        line(2, "pesapal", "9f3c1d2e-0011", C, 100000, 3500, 96500, "KES", "2026-01-15T10:23:45+03:00", "order-3011", po),
+        line(3, "pesapal", "9f3c1d2e-0012", R, -50000, 0, -50000, "KES", "2026-01-16T08:00:00+00:00", "order-3011", po),
+        line(4, "pesapal", "FEE-2026-01-16", F, -1000, 0, -1000, "KES", "2026-01-16T09:00:00+00:00", None, po),
+        line(5, "pesapal", po, P, -45500, 0, -45500, "KES", "2026-01-17T12:00:00+00:00"),
+    ]  # fmt: skip
+    _, breaks = matching.match(map(staged_line, parsed), [], MatchRules())
+    assert [draft.line.line_number for draft in breaks if draft.line] == [2, 3], "the payout settles them"
+
+
+def test_a_generic_header_with_other_extra_columns_is_refused(tmp_path):
+    path = tmp_path / "generic.csv"
+    header = "provider,external_id,type,gross,fee,net,currency,occurred_at,reference,settlement\n"
+    path.write_text(header, encoding="utf-8")
+    with pytest.raises(StatementError, match="optionally followed by payout_id"):
+        list(GenericStatement(path).lines())
 
 
 def test_generic_statement_bound_to_one_provider_refuses_another():

@@ -56,8 +56,13 @@ def moments(*, whole_seconds=False):
 
 
 @st.composite
-def plans(draw, *, currencies=ANY_CURRENCY, kinds=tuple(T), gross=lambda kind: MINOR, fee=MINOR, times=None):
+def plans(
+    draw, *, currencies=ANY_CURRENCY, kinds=tuple(T), gross=lambda kind: MINOR, fee=MINOR, times=None,
+    payout_ids=False,
+):  # fmt: skip
+    """Lines to write; with `payout_ids`, some name a payout (one of a few, or any id)."""
     currency_pool = draw(st.sampled_from([currencies, [draw(st.sampled_from(currencies))]]))
+    payout_id = st.none() | st.sampled_from(["po_1", "po_2"]) | IDS if payout_ids else st.none()
     return [
         PlannedLine(
             kind,
@@ -67,6 +72,7 @@ def plans(draw, *, currencies=ANY_CURRENCY, kinds=tuple(T), gross=lambda kind: M
             draw(fee),
             draw(st.sampled_from(currency_pool)),
             draw(times if times is not None else moments()),
+            draw(payout_id),
         )
         for kind in draw(st.lists(st.sampled_from(kinds), max_size=8))
     ]
@@ -90,7 +96,20 @@ def expected(provider, lines, first_line=2):
     for line in lines:
         gross, fee, net = (Money(minor, line.currency) for minor in (line.gross, line.fee, line.net))
         instant, reference = line.occurred_at.astimezone(UTC), line.reference or None
-        rows.append((number, provider, line.external_id, line.type, gross, fee, net, instant, reference))
+        rows.append(
+            (
+                number,
+                provider,
+                line.external_id,
+                line.type,
+                gross,
+                fee,
+                net,
+                instant,
+                reference,
+                line.payout_id,
+            )
+        )
         number += 1 + (line.reference or "").count("\n")
     return rows
 
@@ -98,20 +117,25 @@ def expected(provider, lines, first_line=2):
 def as_tuples(statement_lines):
     return [
         (line.line_number, line.provider, line.external_id, line.type, line.gross, line.fee, line.net,
-         line.occurred_at.astimezone(UTC), line.reference)
+         line.occurred_at.astimezone(UTC), line.reference, line.payout_id)
         for line in statement_lines
     ]  # fmt: skip
 
 
 @ROUND_TRIPS
-@given(plans(), st.sampled_from(["generic", "pesapal"]))
-def test_generic_round_trip(lines, provider):
-    text = written("generic", lines, provider=provider)
+@given(
+    st.booleans().flatmap(lambda ids: st.tuples(st.just(ids), plans(payout_ids=ids))),
+    st.sampled_from(["generic", "pesapal"]),
+)
+def test_generic_round_trip(ids_and_lines, provider):
+    payout_ids, lines = ids_and_lines
+    text = written("generic", lines, provider=provider, payout_ids=payout_ids)
+    assert text.startswith("provider,") and text.split("\n", 1)[0].endswith(",payout_id") is payout_ids
     assert as_tuples(parsed("generic", text, provider=provider)) == expected(provider, lines)
 
 
 @ROUND_TRIPS
-@given(plans(times=moments(whole_seconds=True)))
+@given(plans(times=moments(whole_seconds=True), payout_ids=True))
 def test_stripe_round_trip(lines):
     assert as_tuples(parsed("stripe", written("stripe", lines))) == expected("stripe", lines)
 
@@ -238,6 +262,10 @@ REFUSED = [
     ("generic", with_(gross=-MAX_MINOR, fee=1), {}, "beyond Money's range"),
     ("stripe", with_(occurred_at=at(9).replace(microsecond=1)), {}, "whole seconds"),
     ("stripe", LINE, {"reference_column": None}, "no reference column"),
+    ("generic", with_(payout_id="po_1"), {}, "no column for the payout"),
+    ("mercadopago", with_(payout_id="po_1"), {"currency": "KES"}, "no column for the payout"),
+    ("mpesa", with_(payout_id="po_1", fee=0), {}, "no column for the payout"),
+    ("paystack", with_(payout_id="po_1"), {}, "no column for the payout"),
     ("mercadopago", with_(currency="BRL"), {"currency": "KES"}, "one currency, KES"),
     ("mpesa", with_(currency="TZS"), {}, "KES only"),
     ("mpesa", with_(type=T.ADJUSTMENT), {}, "adjustment"),
@@ -292,9 +320,11 @@ def pick(row, *columns):
 
 def test_stripe_rows_carry_the_ids_where_stripe_keeps_them():
     lines = [
-        PlannedLine(T.CHARGE, "pi_1", "order-1", 12_000, 378, "USD", at(9, 12, 44, UTC)),
-        PlannedLine(T.REFUND, "re_1", "order-1", -2_000, 0, "USD", at(23, 59, 59, UTC)),
-        PlannedLine(T.PAYOUT, "po_1", None, -9_622, 0, "USD", datetime(2026, 1, 16, 1, 0, 0, tzinfo=EAT)),
+        PlannedLine(T.CHARGE, "pi_1", "order-1", 12_000, 378, "USD", at(9, 12, 44, UTC), "po_1"),
+        PlannedLine(T.REFUND, "re_1", "order-1", -2_000, 0, "USD", at(23, 59, 59, UTC), "po_1"),
+        PlannedLine(
+            T.PAYOUT, "po_1", None, -9_622, 0, "USD", datetime(2026, 1, 16, 1, 0, 0, tzinfo=EAT), "po_1"
+        ),
         PlannedLine(T.ADJUSTMENT, "dp_1", None, -1_500, 1_500, "USD", at(10, zone=UTC)),
     ]
     charge, refund, payout, dispute = rows_of(written("stripe", lines))
@@ -306,6 +336,8 @@ def test_stripe_rows_carry_the_ids_where_stripe_keeps_them():
     assert pick(refund, "source_id", "payment_intent_id", "reporting_category") == ("re_1", "", "refund")
     assert payout["created_utc"] == "2026-01-15 22:00:00"  # 01:00 EAT is 22:00 UTC the day before
     assert payout["source_id"] == payout["automatic_payout_id"] == "po_1"
+    assert charge["automatic_payout_id"] == refund["automatic_payout_id"] == "po_1"
+    assert dispute["automatic_payout_id"] == ""  # planned without one: none is made up
     assert pick(dispute, "reporting_category", "gross", "fee", "net") == (
         "dispute",
         "-15.00",

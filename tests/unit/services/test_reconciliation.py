@@ -220,3 +220,91 @@ def test_a_run_needs_the_finance_scope(core: Core) -> None:
         reconciliation.reconcile(
             core.deps, core.user("bob", {"payments.read"}), PROVIDER, DIGEST, [line(2, None)]
         )
+
+
+class Payouts:
+    """Four paid charges settled by provider payouts: one clean, one short, one over two currencies,
+    and a payout no line names; a charge and a payout written twice."""
+
+    def __init__(self, core: Core) -> None:
+        a, b, c, d = (completed_payment(core, amount) for amount in ("100.00", "250.00", "300.00", "80.00"))
+
+        def net(payment: Payment) -> int:
+            return payment.amount.minor - (payment.fee.minor if payment.fee else 0)
+
+        self.net_c = net(c)
+        clean_net = net(a) + net(b) - 30
+        self.lines = [
+            line(2, a, payout_id="po_clean"),
+            line(3, b, payout_id="po_clean"),
+            line(4, None, type="fee", external_id="fee_1", gross=-30, fee=0, payout_id="po_clean"),
+            line(5, a, payout_id="po_clean"),  # a duplicate: not counted among po_clean's items
+            line(6, None, type="payout", external_id="po_clean", gross=-clean_net, fee=0),
+            line(7, c, payout_id="po_short"),
+            line(8, None, type="payout", external_id="po_short", gross=-self.net_c + 150, fee=0),
+            line(
+                9, None, type="fee", external_id="fee_2", gross=-45, fee=0, currency="USD", payout_id="po_fx"
+            ),
+            line(10, d, payout_id="po_fx"),
+            line(11, None, type="payout", external_id="po_fx", gross=-(net(d) - 45), fee=0),
+            line(12, None, type="payout", external_id="po_lonely", gross=-5000, fee=0),
+            line(13, None, type="payout", external_id="po_clean", gross=-clean_net, fee=0),  # a duplicate
+        ]
+
+
+def test_a_payout_that_lines_name_is_checked_against_the_lines_it_settles(core: Core) -> None:
+    payouts = Payouts(core)
+    result = run(core, payouts.lines, rules=MatchRules(cutoff=timedelta(0)), auto_resolve=False)
+    found = reconciliation.list_breaks(core.deps, core.user("olga"), result.run.id)
+    assert [(b.kind, b.line["lineNumber"] if b.line else None, b.record) for b in found] == [
+        (BreakKind.DUPLICATE_IN_STATEMENT, 5, None),
+        (BreakKind.DUPLICATE_IN_STATEMENT, 13, None),
+        (BreakKind.AMOUNT_MISMATCH, 8, None),
+        (BreakKind.CURRENCY_MISMATCH, 11, None),
+        (BreakKind.MISSING_IN_LEDGER, 12, None),
+    ]
+    duplicate_charge, duplicate_payout, short, mixed, lonely = found
+    assert duplicate_payout.line is not None and duplicate_payout.line["firstLineNumber"] == 6
+    assert "settles" not in (duplicate_charge.line or {}) and "settles" not in (lonely.line or {})
+    assert short.line is not None and short.line["settles"] == {"lines": 1, "net": payouts.net_c}
+    assert short.difference is not None and (short.difference.minor, short.difference.currency) == (
+        150,
+        "KES",
+    )
+    assert mixed.line is not None and mixed.line["settles"] == {"lines": 2, "net": None}
+    assert mixed.difference is None
+    assert lonely.difference is not None and lonely.difference.minor == -5000
+    # Four clean charges and the clean payout; the two fee lines are informational.
+    assert (result.run.lines, result.run.matched, result.run.informational) == (12, 5, 2)
+    assert result.run.counts == {
+        "missing_in_ledger": 1, "missing_in_statement": 0, "amount_mismatch": 1, "currency_mismatch": 1,
+        "status_mismatch": 0, "fee_mismatch": 0, "duplicate_in_statement": 2,
+    }  # fmt: skip
+
+
+def test_accepting_a_short_payout_posts_its_difference_through_suspense(core: Core) -> None:
+    payouts = Payouts(core)
+    result = run(core, payouts.lines, rules=MatchRules(cutoff=timedelta(0)), auto_resolve=False)
+    approver = core.user("ada")
+    short = reconciliation.list_breaks(core.deps, approver, result.run.id, kind=BreakKind.AMOUNT_MISMATCH)[0]
+    reconciliation.accept_break(core.deps, approver, short.id, note="payout short by the bank's charge")
+    transfer = core.store.ledger.transfer(core.tenant.id, f"{short.id}.accepted")
+    assert transfer.postings[0].amount.minor == 150
+    assert core.ledger_problems() == []
+
+
+def test_without_the_items_a_payout_is_matched_as_before(core: Core) -> None:
+    """The same statement with no line naming a payout: every payout line is a line nothing matched."""
+    payouts = Payouts(core)
+    lines = [item._replace(payout_id=None) for item in payouts.lines]
+    result = run(core, lines, rules=MatchRules(cutoff=timedelta(0)), auto_resolve=False)
+    found = reconciliation.list_breaks(core.deps, core.user("olga"), result.run.id)
+    assert [(b.kind, b.line["lineNumber"] if b.line else None) for b in found] == [
+        (BreakKind.DUPLICATE_IN_STATEMENT, 5),
+        (BreakKind.DUPLICATE_IN_STATEMENT, 13),
+        (BreakKind.MISSING_IN_LEDGER, 6),
+        (BreakKind.MISSING_IN_LEDGER, 8),
+        (BreakKind.MISSING_IN_LEDGER, 11),
+        (BreakKind.MISSING_IN_LEDGER, 12),
+    ]
+    assert result.run.matched == 4
