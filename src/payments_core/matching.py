@@ -4,6 +4,14 @@ This module is the specification; the PostgreSQL store answers the same in set-w
 shared test suite holds both to the same breaks for the same inputs.
 
 Invariants (in the order they are applied)
+0. The records matching considers: this tenant's and provider's created within the statement's
+   period widened by `window` on both sides ([first line's time - window, last line's time +
+   window]), and, outside it, those a line names that nothing in the period answers: a record
+   whose provider reference or id is the external id of a line (one taking part in the tiers
+   below) that no record of its kind in the period has as provider reference, or the reference of
+   such a line that no record of its kind in the period has as id. Records outside the period no
+   line names take no part (they could pair in no tier, and would otherwise take the amount-and-
+   time tier's ranks from records that can).
 1. Duplicates: lines with the same (type, external id) after the first (lowest line number) are
    `duplicate_in_statement` breaks and take no further part (they are neither a settlement's items
    nor settlements).
@@ -90,7 +98,9 @@ def match(
             informational += 1
 
     settlements = {line.line_number for line in kept if line.type == PAYOUT and line.external_id in items}
-    pairs = _pairs([line for line in kept if line.line_number not in settlements], all_records, rules)
+    in_tiers = [line for line in kept if line.line_number not in settlements]
+    all_records = _considered(ordered, in_tiers, all_records, rules)
+    pairs = _pairs(in_tiers, all_records, rules)
     matched_records = {(record.kind, record.id) for _, record in pairs.values()}
     clean = 0
     for line in kept:
@@ -163,6 +173,34 @@ def check_pair(line: StagedLine, record: RecordView) -> BreakDraft | None:
     if not record.in_ledger:
         return BreakDraft(BreakKind.MISSING_IN_LEDGER, line=line, record=record, difference=line.gross)
     return None
+
+
+def _considered(
+    lines: Sequence[StagedLine], in_tiers: Sequence[StagedLine], records: list[RecordView], rules: MatchRules
+) -> list[RecordView]:
+    """The records of the period and those outside it a line names (invariant 0), in their order."""
+    if not lines:
+        return []
+    first = min(line.occurred_at for line in lines) - rules.window
+    last = max(line.occurred_at for line in lines) + rules.window
+    in_period = [record for record in records if first <= record.created_at <= last]
+    references = {(r.kind, r.provider_reference) for r in in_period if r.provider_reference is not None}
+    ids = {(r.kind, r.id) for r in in_period}
+    names = {
+        line.external_id
+        for line in in_tiers
+        if (RECORD_OF_LINE[line.type], line.external_id) not in references
+    }
+    names |= {
+        line.reference
+        for line in in_tiers
+        if line.reference is not None and (RECORD_OF_LINE[line.type], line.reference) not in ids
+    }
+    return [
+        record
+        for record in records
+        if first <= record.created_at <= last or record.id in names or record.provider_reference in names
+    ]
 
 
 def _pairs(

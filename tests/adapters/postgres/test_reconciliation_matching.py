@@ -359,3 +359,59 @@ def test_colliding_statements_match_as_the_core_matches_them(
     rng.shuffle(staged)
     rules = MatchRules(window=timedelta(minutes=window), cutoff=timedelta(minutes=cutoff))
     assert by_postgres(conn, views, staged, rules) == by_the_core(booked(views), staged, rules)
+
+
+def test_a_record_outside_the_period_no_line_names_leaves_a_shared_provider_id_to_the_one_inside(
+    conn,
+) -> None:
+    """`a1` (lower id, long before the statement) shares `r1` with `b1`: the line names `r1`, which
+    `b1` in the period answers, so `a1` takes no part and `b1` pairs cleanly."""
+    records = [record("payment", "a1", -3000, "r1", amount=300), record("payment", "b1", 60, "r1")]
+    lines = [line(2, "charge", "r1", 50)]
+    rules = MatchRules(window=timedelta(hours=1), cutoff=timedelta(0))
+    outcome, found = by_postgres(conn, records, lines, rules)
+    assert (outcome, found) == by_the_core(records, lines, rules)
+    assert outcome[:2] == (1, 1) and found == []
+
+
+def test_records_outside_the_period_take_no_rank_in_the_amount_and_time_tier(conn) -> None:
+    """Two older payments of the same amount would take ranks 1 and 2 from those that can pair."""
+    records = [
+        record("payment", "a1", -5000, None),
+        record("payment", "a2", -4000, None),
+        record("payment", "b1", 10, None),
+        record("payment", "b2", 20, None),
+    ]
+    lines = [line(2, "charge", "x1", 12), line(3, "charge", "x2", 22)]
+    rules = MatchRules(window=timedelta(minutes=30), cutoff=timedelta(0))
+    outcome, found = by_postgres(conn, records, lines, rules)
+    assert (outcome, found) == by_the_core(records, lines, rules)
+    assert outcome[:2] == (2, 2) and found == []
+
+
+@given(
+    RECORDS, LINES, st.sampled_from([0, 30, 600]), st.sampled_from([0, 60]),
+    st.lists(st.integers(-600, 600), min_size=8, max_size=8),
+)  # fmt: skip
+def test_statements_with_records_anywhere_in_time_match_as_the_core_matches_them(
+    conn, records, lines, window, cutoff, offsets
+):
+    """Records before, within and after the statement's period: the store reads those of the
+    period and those named from outside it, which are the records the core considers."""
+    staged = [
+        StagedLine(
+            n, kind, ext, ref, gross, fee, gross - fee, currency, T0 + timedelta(minutes=minutes), payout_id
+        )
+        for n, (kind, ext, minutes, gross, fee, currency, ref, payout_id) in enumerate(lines, 2)
+    ]
+    views = [
+        record(
+            kind, rid, minutes + offset, reference, amount, settled=settled, currency=currency,
+            fee=fee if kind == "payment" else None, in_ledger=in_ledger,
+        )
+        for (kind, rid, minutes, reference, amount, settled, currency, fee, in_ledger), offset in zip(
+            records, offsets, strict=False
+        )
+    ]  # fmt: skip
+    rules = MatchRules(window=timedelta(minutes=window), cutoff=timedelta(minutes=cutoff))
+    assert by_postgres(conn, views, staged, rules) == by_the_core(booked(views), staged, rules)
