@@ -99,8 +99,8 @@ def match(
 
     settlements = {line.line_number for line in kept if line.type == PAYOUT and line.external_id in items}
     in_tiers = [line for line in kept if line.line_number not in settlements]
-    all_records = _considered(ordered, in_tiers, all_records, rules)
-    pairs = _pairs(in_tiers, all_records, rules)
+    considered = _considered(ordered, in_tiers, all_records, rules)
+    pairs = _pairs(in_tiers, considered, rules)
     matched_records = {(record.kind, record.id) for _, record in pairs.values()}
     clean = 0
     for line in kept:
@@ -116,7 +116,7 @@ def match(
         else:
             breaks.append(found)
 
-    breaks.extend(_missing_in_statement(ordered, all_records, matched_records, rules))
+    breaks.extend(_missing_in_statement(ordered, considered, matched_records, rules))
     counts = {kind.value: 0 for kind in BreakKind}
     for draft in breaks:
         counts[draft.kind.value] += 1

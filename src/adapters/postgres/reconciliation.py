@@ -129,14 +129,14 @@ class PostgresReconciliation:
         with guarded():
             self._scope.enter(tenant_id)
             self._conn.execute(SETTINGS)
-            start, end, lines, record_lines, named = self._one(q.SURVEY)
+            start, end, lines, record_lines, names_payouts = self._one(q.SURVEY)
             first, last = (start, end) if start is not None else (at, at)
             params |= {"first": first - rules.window, "last": last + rules.window, "start": start, "end": end}
             # Values bound client-side: statements with several parts go in one round trip.
             script = psycopg.ClientCursor(self._conn)
             script.execute(q.FIRSTS)
             duplicate_records, duplicate_others = self._one(q.DUPLICATES)
-            script.execute(q.PAYOUTS, {"named": bool(named)})
+            script.execute(q.PAYOUTS, {"named": bool(names_payouts)})
             self._conn.execute(q.PARALLEL)
             records = script.execute(q.RECORDS, params).rowcount  # CREATE TABLE AS answers its rows
             self._conn.execute(q.SERIAL)
