@@ -44,6 +44,9 @@ Breaks are listed duplicates first (by line), then line by line (a settlement's,
 unmatched line's), then the records missing from the statement by (kind, id). Clean settlements
 and clean pairs are the run's `matched`.
 
+A break's line is the statement row as read, with the payout that settled it: `payoutId` (null
+when the line names none, as an absent `reference` is null), whatever the break's kind.
+
 Differences (signed minor units, "statement minus books" as the clearing account sees it):
 amount_mismatch gross - signed amount (a settlement's: gross + its items' nets); missing_in_ledger
 gross; missing_in_statement -signed amount; fee_mismatch booked fee - statement fee; the other kinds

@@ -98,3 +98,36 @@ def test_reading_needs_the_finance_scope(api):
     acme = api.tenant()
     response = api.get("/reconciliation/runs", headers=acme.headers(scopes={"payments.read"}))
     assert response.status_code == 403
+
+
+def test_an_id_that_can_name_nothing_is_not_found_as_on_the_payment_read(api):
+    """A NUL cannot be stored in PostgreSQL text: such an id names no run, as it names no payment."""
+    acme = api.tenant()
+    run = reconciled(api, acme)
+    principal = acme.principal()
+    runs_before = api.core.reconciliation.list_runs(principal)
+    breaks_before = api.core.reconciliation.list_breaks(principal, run.id)
+    payment_read = api.get("/payments/p%00x", headers=acme.headers())
+    assert payment_read.status_code == 404 and error_code(payment_read) == "RESOURCE_NOT_FOUND"
+    answers = [
+        api.get(f"/reconciliation/runs/{run.id}%00", headers=acme.headers()),
+        api.get(f"/reconciliation/runs/{run.id}%00/breaks", headers=acme.headers()),
+        api.post(f"/reconciliation/breaks/{breaks_before[0].id}%00/accept", json={}, headers=acme.headers()),
+    ]
+    for response, resource, named in zip(
+        answers,
+        ("reconciliation_run", "reconciliation_run", "reconciliation_break"),
+        (run.id, run.id, breaks_before[0].id),
+        strict=True,
+    ):
+        assert response.status_code == 404, response.text
+        assert error_code(response) == "RESOURCE_NOT_FOUND"
+        body = response.json()
+        assert body.keys() == payment_read.json().keys()
+        assert body["error"].keys() == payment_read.json()["error"].keys()
+        assert body["error"]["details"] == {"resource": resource, "id": f"{named}\x00"}
+        for leak in ("SELECT", "Traceback", "psycopg", "DataError", "0x00"):
+            assert leak not in response.text
+    assert api.core.reconciliation.list_runs(principal) == runs_before
+    assert api.core.reconciliation.list_breaks(principal, run.id) == breaks_before
+    assert api.get(f"/reconciliation/runs/{run.id}", headers=acme.headers()).status_code == 200

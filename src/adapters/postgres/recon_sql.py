@@ -19,6 +19,8 @@ Invariants
   'settlement', which no record has: it joins nothing in `ODD`, which keeps it, and `SETTLEMENTS`
   judges it from the few `PAYOUTS` groups.
 - Everything after the first tier works on the few rows left over, never again on the millions.
+- A line carries the payout it names (`payout_id`) through every step to its break's evidence
+  (`payoutId`, null when it names none), as `payments_core.matching.to_break` writes it.
 - Built from constants only: the values (tenant, provider, times, window) are bound by psycopg.
 """
 
@@ -111,7 +113,8 @@ PARALLEL: Final = "SET LOCAL parallel_tuple_cost = 0.01"
 SERIAL: Final = "RESET parallel_tuple_cost"
 
 LINE_COLUMNS: Final = (
-    "l.line_number, l.type, l.external_id, l.reference, l.gross, l.fee, l.net, l.currency, l.occurred_at"
+    "l.line_number, l.type, l.external_id, l.reference, l.gross, l.fee, l.net, l.currency, l.occurred_at, "
+    "l.payout_id"
 )
 RECORD_COLUMNS: Final = (
     "r.kind, r.id, r.status, r.amount, r.currency, r.created_at, r.provider_reference, r.fee, "
@@ -133,7 +136,7 @@ RECORD_FROM_ODD: Final = (
     "o.r_settled AS settled, o.r_in_ledger AS in_ledger"
 )
 NO_LINE: Final = (
-    "NULL::bigint, NULL, NULL, NULL, NULL::bigint, NULL::bigint, NULL::bigint, NULL, NULL::timestamptz"
+    "NULL::bigint, NULL, NULL, NULL, NULL::bigint, NULL::bigint, NULL::bigint, NULL, NULL::timestamptz, NULL"
 )
 NO_RECORD: Final = (
     "NULL AS r_kind, NULL AS r_id, NULL AS r_status, NULL::bigint AS r_amount, NULL AS r_currency, "
@@ -274,8 +277,7 @@ CLEAN_REDONE: Final = "SELECT count(*) FROM recon_redone WHERE found IS NULL"
 # time, rank by rank. Each pair is judged as it is made, and keeps its line and record.
 LATER: Final = f"""
 CREATE TEMP TABLE recon_loose ON COMMIT DROP AS
-    SELECT line_number, type, external_id, reference, gross, fee, net, currency, occurred_at, kind, size
-    FROM recon_odd WHERE what = 'loose';
+    SELECT {LINE_NAMES}, kind, size FROM recon_odd WHERE what = 'loose';
 CREATE TEMP TABLE recon_free ON COMMIT DROP AS
     SELECT {RECORD_FROM_ODD} FROM recon_odd o WHERE o.what = 'free';
 CREATE TEMP TABLE recon_later_pairs ON COMMIT DROP AS
@@ -345,7 +347,7 @@ SELECT %(tenant)s, ids.id, %(run)s, b.kind, 'open', jsonb_build_object(
         END || jsonb_build_object(
         'lineNumber', b.line_number, 'type', b.type, 'externalId', b.external_id, 'reference', b.reference,
         'gross', b.gross, 'fee', b.fee, 'net', b.net, 'currency', b.currency,
-        'occurredAt', b.occurred_at) END,
+        'occurredAt', b.occurred_at, 'payoutId', b.payout_id) END,
     'record', CASE WHEN b.r_id IS NULL THEN NULL ELSE jsonb_build_object(
         'kind', b.r_kind, 'id', b.r_id, 'status', b.r_status, 'amount', b.r_amount, 'currency', b.r_currency,
         'fee', b.r_fee, 'providerReference', b.r_reference, 'createdAt', b.r_created_at,

@@ -14,6 +14,8 @@ Invariants
   those few rows. Only counts and breaks leave the server.
 - `find_run` takes a transaction-scoped advisory lock on (tenant, provider, digest): two runs of the
   same statement at once run one after the other, and the second finds the first.
+- A run or break id PostgreSQL cannot hold as text (a NUL, a lone surrogate) names nothing and is
+  answered None before any SQL, as the payment read answers it (`views`): simply not found.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from adapters.postgres import recon_sql as q
 from adapters.postgres.codec import dump, load, to_json
 from adapters.postgres.recon_staging import STAGE_TABLE, stage_csv
 from adapters.postgres.rows import Scope, guarded
+from adapters.postgres.views import storable
 from payments_core.model.reconciliation import (
     Break,
     BreakKind,
@@ -204,6 +207,8 @@ class PostgresReconciliation:
             )
 
     def get_run(self, tenant_id: str, run_id: str) -> ReconciliationRun | None:
+        if not storable(run_id):
+            return None
         with guarded():
             row = self._scope.execute(
                 tenant_id,
@@ -252,6 +257,8 @@ class PostgresReconciliation:
         return [load(Break, row[0]) for row in rows]
 
     def get_break(self, tenant_id: str, break_id: str) -> Break | None:
+        if not storable(break_id):
+            return None
         query = "SELECT doc FROM reconciliation_breaks WHERE tenant_id = %s AND id = %s"
         if not self._scope.read_only:
             query += " FOR NO KEY UPDATE"

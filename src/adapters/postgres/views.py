@@ -123,7 +123,7 @@ class PostgresPaymentViews:
             await reader.pool.close()
 
     async def payment(self, tenant_id: str, payment_id: str) -> Payment | None:
-        if not _storable(payment_id):
+        if not storable(payment_id):
             return None
         reader = self._readers.get(asyncio.get_running_loop()) or await self._reader()
         # Shielded: a caller that goes away must not cancel the answer others share.
@@ -151,7 +151,7 @@ class PostgresPaymentViews:
         return (await self._reader()).pool
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
     """Whether PostgreSQL can hold `text` as a text value."""
     if "\x00" in text:
         return False

@@ -95,6 +95,7 @@ class StagedLine(NamedTuple):
             "net": self.net,
             "currency": self.currency,
             "occurredAt": self.occurred_at.isoformat(),
+            "payoutId": self.payout_id,
         }
 
 

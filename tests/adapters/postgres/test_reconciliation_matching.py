@@ -5,7 +5,7 @@ share provider ids, records that share one, references naming records the first 
 amounts for the third tier, records outside the statement's period that a line names, payouts that
 lines name (settlements, clean or not) among withdrawals and duplicates. Records are written
 straight into the tables matching reads, and the breaks compared in order, with what a settlement
-settles.
+settles and the payout each line names (`payoutId`, read strictly: the key must be there).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from adapters.postgres.rows import Scope
 from adapters.statements import StripeStatement
 from adapters.statements.writers import PlannedLine, open_writer
 from payments_core import matching
-from payments_core.model.reconciliation import MatchRules, RecordKind, RecordView, StagedLine
+from payments_core.model.reconciliation import MatchOutcome, MatchRules, RecordKind, RecordView, StagedLine
 from payments_core.ports import StatementLineType
 from payments_core.ports.statements import PlainCsv
 
@@ -102,13 +102,13 @@ def write(conn: psycopg.Connection[Any], records: list[RecordView]) -> None:
             )
 
 
-def by_postgres(
+def stored(
     conn: psycopg.Connection[Any],
     records: list[RecordView],
     lines: list[StagedLine] | PlainCsv,
     rules: MatchRules,
-) -> tuple[tuple[int, ...], list[tuple[Any, ...]]]:
-    """The outcome and breaks of the store, from staged lines or from a plain CSV file it converts."""
+) -> tuple[MatchOutcome, list[dict[str, Any]]]:
+    """The outcome of the store and its breaks' documents, from staged lines or a plain CSV file."""
     try:
         write(conn, records)
         store = PostgresReconciliation(conn, Scope(conn))
@@ -122,6 +122,17 @@ def by_postgres(
         ).fetchall()
     finally:
         conn.rollback()
+    return outcome, [doc for (doc,) in docs]
+
+
+def by_postgres(
+    conn: psycopg.Connection[Any],
+    records: list[RecordView],
+    lines: list[StagedLine] | PlainCsv,
+    rules: MatchRules,
+) -> tuple[tuple[int, ...], list[tuple[Any, ...]]]:
+    """The outcome and breaks of the store, from staged lines or from a plain CSV file it converts."""
+    outcome, docs = stored(conn, records, lines, rules)
     found = [
         (
             doc["kind"],
@@ -130,8 +141,9 @@ def by_postgres(
             doc["record"] and (doc["record"]["kind"], doc["record"]["id"]),
             doc["difference"] and doc["difference"]["minor"],
             doc["line"] and doc["line"].get("settles"),
+            doc["line"] and doc["line"]["payoutId"],
         )
-        for (doc,) in docs
+        for doc in docs
     ]
     return (outcome.lines, outcome.matched, outcome.informational, *outcome.counts.values()), found
 
@@ -148,6 +160,7 @@ def by_the_core(
             d.record and (d.record.kind.value, d.record.id),
             d.difference,
             matching.to_break(TENANT, "run1", n, d, T0).line.get("settles") if d.line else None,
+            matching.to_break(TENANT, "run1", n, d, T0).line["payoutId"] if d.line else None,
         )
         for n, d in enumerate(drafts, 1)
     ]
@@ -160,8 +173,8 @@ def test_records_sharing_a_provider_id_pair_the_lowest_id_and_leave_the_other(co
     rules = MatchRules(window=timedelta(hours=1), cutoff=timedelta(0))
     assert by_postgres(conn, records, lines, rules) == by_the_core(records, lines, rules)
     _, found = by_the_core(records, lines, rules)
-    assert found[0] == ("amount_mismatch", 2, None, ("payment", "a1"), -100, None)
-    assert ("missing_in_statement", None, None, ("payment", "b1"), -100, None) in found
+    assert found[0] == ("amount_mismatch", 2, None, ("payment", "a1"), -100, None, None)
+    assert ("missing_in_statement", None, None, ("payment", "b1"), -100, None, None) in found
 
 
 def test_a_record_outside_the_period_is_found_by_the_id_a_line_gives(conn) -> None:
@@ -229,8 +242,8 @@ def test_a_settlement_joins_no_withdrawal_and_a_payout_nobody_names_still_does(c
     outcome, found = by_postgres(conn, records, lines, rules)
     assert (outcome, found) == by_the_core(records, lines, rules)
     assert found == [
-        ("duplicate_in_statement", 4, 3, None, None, None),
-        ("missing_in_statement", None, None, ("withdrawal", "b1"), 490, None),
+        ("duplicate_in_statement", 4, 3, None, None, None, "po_1"),
+        ("missing_in_statement", None, None, ("withdrawal", "b1"), 490, None, None),
     ]
     assert outcome[:3] == (5, 4, 0)  # two charges, the settlement, and po_2 with its withdrawal
 
@@ -251,9 +264,9 @@ def test_settlements_short_over_and_in_two_currencies_carry_what_they_settle(con
     assert (outcome, found) == by_the_core([], lines, rules)
     settlements = [entry for entry in found if entry[1] in (4, 7, 9)]
     assert settlements == [
-        ("amount_mismatch", 4, None, None, 50, {"lines": 2, "net": 950}),
-        ("currency_mismatch", 7, None, None, None, {"lines": 2, "net": None}),
-        ("currency_mismatch", 9, None, None, None, {"lines": 1, "net": None}),
+        ("amount_mismatch", 4, None, None, 50, {"lines": 2, "net": 950}, None),
+        ("currency_mismatch", 7, None, None, None, {"lines": 2, "net": None}, None),
+        ("currency_mismatch", 9, None, None, None, {"lines": 1, "net": None}, "po_short"),
     ]
 
 
@@ -280,9 +293,39 @@ def test_a_stripe_report_converted_set_wise_settles_its_payouts(conn, tmp_path) 
     outcome, found = by_postgres(conn, records, plain, rules)
     assert (outcome, found) == by_the_core(records, list(report.staged()), rules)
     assert found == [
-        ("missing_in_ledger", 3, None, None, 5_000, None),
-        ("amount_mismatch", 6, None, None, 25, {"lines": 1, "net": 4_825}),
+        ("missing_in_ledger", 3, None, None, 5_000, None, "po_short"),
+        ("amount_mismatch", 6, None, None, 25, {"lines": 1, "net": 4_825}, None),
     ]
+
+
+def test_a_line_shows_the_payout_it_names_in_the_same_document_on_both_stores(conn) -> None:
+    """Every break that shows a line shows its `payoutId`: the payout the line names as read, or null
+    as an absent `reference` is. The whole line document is the store's and the core's alike."""
+    records = [record("payment", "a1", 10, "ch_1", amount=300)]
+    lines = [
+        line(2, "charge", "ch_1", 10, gross=350, payout_id="po_1"),  # a1's amount differs
+        line(3, "charge", "ch_2", 11, gross=200, payout_id="po_1"),  # no record
+        line(4, "charge", "ch_2", 12, gross=200, payout_id="po_9"),  # a duplicate naming another payout
+        line(5, "charge", "ch_3", 13, gross=70),  # no record, and no payout named
+        line(6, "payout", "po_1", 20, gross=-1),  # settles lines 2 and 3, short of their nets
+    ]
+    rules = MatchRules(cutoff=timedelta(0))
+    _, docs = stored(conn, records, lines, rules)
+    _, drafts = matching.match(lines, records, rules)
+    by_core = [dict(matching.to_break(TENANT, "run1", n, d, T0).line or {}) for n, d in enumerate(drafts, 1)]
+    assert [doc["line"] for doc in docs] == by_core
+    assert [(doc["kind"], doc["line"]["lineNumber"], doc["line"]["payoutId"]) for doc in docs] == [
+        ("duplicate_in_statement", 4, "po_9"),
+        ("amount_mismatch", 2, "po_1"),
+        ("missing_in_ledger", 3, "po_1"),
+        ("missing_in_ledger", 5, None),
+        ("amount_mismatch", 6, None),
+    ]
+    assert docs[3]["line"] == {
+        "lineNumber": 5, "type": "charge", "externalId": "ch_3", "reference": None, "gross": 70, "fee": 5,
+        "net": 65, "currency": "USD", "occurredAt": (T0 + timedelta(minutes=13)).isoformat(), "payoutId": None,
+    }  # fmt: skip
+    assert docs[4]["line"]["settles"] == {"lines": 2, "net": 345 + 195}
 
 
 def booked(records: list[RecordView]) -> list[RecordView]:

@@ -203,6 +203,21 @@ def test_another_tenant_sees_no_run_and_no_break(core: Core) -> None:
     assert reconciliation.list_runs(core.deps, stranger) == []
 
 
+def test_an_id_that_cannot_be_stored_names_no_run_and_no_break(core: Core) -> None:
+    """On PostgreSQL too: a NUL is no text the database can hold, so the id is simply not found."""
+    planted = Planted(core)
+    result = run(core, planted.lines, auto_resolve=False)
+    olga = core.user("olga")
+    item = reconciliation.list_breaks(core.deps, olga, result.run.id)[0]
+    with pytest.raises(NotFound):
+        reconciliation.get_run(core.deps, olga, f"{result.run.id}\x00")
+    with pytest.raises(NotFound):
+        reconciliation.list_breaks(core.deps, olga, f"{result.run.id}\x00")
+    with pytest.raises(NotFound):
+        reconciliation.accept_break(core.deps, core.user("ada"), f"{item.id}\x00")
+    assert reconciliation.list_breaks(core.deps, olga, result.run.id)[0] == item
+
+
 def test_breaks_page_by_id_and_filter_by_kind_and_status(core: Core) -> None:
     planted = Planted(core)
     result = run(core, planted.lines)
@@ -308,3 +323,40 @@ def test_without_the_items_a_payout_is_matched_as_before(core: Core) -> None:
         (BreakKind.MISSING_IN_LEDGER, 12),
     ]
     assert result.run.matched == 4
+
+
+# A statement line's evidence before lines named their payout.
+LINE_EVIDENCE = frozenset({
+    "lineNumber", "type", "externalId", "reference", "gross", "fee", "net", "currency", "occurredAt",
+})  # fmt: skip
+
+
+def test_a_break_shows_the_payout_its_line_names(core: Core) -> None:
+    """`payoutId` is the line's payout as read, or null (as an absent `reference` is) on both stores."""
+    paid = completed_payment(core, "100.00")
+    nets = paid.amount.minor + 100 - (paid.fee.minor if paid.fee else 0) + 700
+    lines = [
+        line(2, paid, gross=paid.amount.minor + 100, payout_id="po_1"),  # a pair: the amount differs
+        line(3, None, external_id="ch_unknown", gross=700, payout_id="po_1"),  # no record
+        line(4, None, external_id="ch_unknown", gross=700, payout_id="po_2"),  # a duplicate
+        line(5, None, external_id="ch_plain", gross=500),  # no record, no payout named
+        line(6, None, type="payout", external_id="po_1", gross=-nets + 9, fee=0),  # settles 2 and 3
+    ]
+    result = run(core, lines, rules=MatchRules(cutoff=timedelta(0)), auto_resolve=False)
+    found = reconciliation.list_breaks(core.deps, core.user("olga"), result.run.id)
+    shown = [(b.kind, b.line and b.line["lineNumber"], b.line and b.line["payoutId"]) for b in found]
+    assert shown == [
+        (BreakKind.DUPLICATE_IN_STATEMENT, 4, "po_2"),
+        (BreakKind.AMOUNT_MISMATCH, 2, "po_1"),
+        (BreakKind.MISSING_IN_LEDGER, 3, "po_1"),
+        (BreakKind.MISSING_IN_LEDGER, 5, None),
+        (BreakKind.AMOUNT_MISMATCH, 6, None),
+    ]
+    plain = found[3].line
+    assert plain is not None and set(plain) == LINE_EVIDENCE | {"payoutId"}
+    assert {key: plain[key] for key in ("externalId", "reference", "gross", "net", "payoutId")} == {
+        "externalId": "ch_plain", "reference": None, "gross": 500, "net": 500, "payoutId": None,
+    }  # fmt: skip
+    assert found[1].record is not None and found[1].record["id"] == paid.id
+    assert found[4].line is not None and found[4].line["settles"] == {"lines": 2, "net": nets}
+    assert found[4].difference is not None and found[4].difference.minor == 9
