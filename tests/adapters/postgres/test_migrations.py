@@ -80,6 +80,30 @@ def test_a_journal_row_cannot_name_an_account_of_another_currency_or_the_same_ac
         conn.rollback()
 
 
+def test_a_journal_row_cannot_name_a_transfer_that_does_not_exist(pg_url):
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', 't2', false)")
+        conn.execute(
+            "INSERT INTO accounts (tenant_id, id, code, currency) VALUES ('t2', 'a', 'x', 'KES'), ('t2', 'b', 'x', 'KES')"
+        )
+        conn.execute(
+            "INSERT INTO transfers (tenant_id, id, kind, mode, request, postings, created_at) "
+            "VALUES ('t2', 'real', 'k', 'posted', '{}', '[]', now())"
+        )
+        conn.commit()
+        rows = (
+            "INSERT INTO journal (tenant_id, transfer_id, debit_account_id, credit_account_id, currency, bucket, "
+            "amount, created_at) VALUES ('t2', 'real', 'a', 'b', 'KES', 'posted', 5, now()), "
+            "('t2', %s, 'a', 'b', 'KES', 'posted', 5, now())"
+        )
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="transfer that does not exist"):
+            conn.execute(rows, ("ghost",))
+        conn.rollback()
+        conn.execute(rows, ("real",))
+        conn.commit()
+        assert conn.execute("SELECT count(*) FROM journal WHERE tenant_id = 't2'").fetchone() == (2,)
+
+
 def test_accounts_keep_their_identity_and_are_never_deleted(pg_url):
     with psycopg.connect(pg_url) as conn:
         conn.execute("SELECT set_config('app.tenant_id', 't9', false)")
