@@ -5,8 +5,8 @@
 
 Both wire the sandbox provider so that its signed webhooks reach the core at once, as they
 would over HTTP, and the five real providers (Stripe, MercadoPago, M-Pesa, Paystack, Pesapal)
-at the hosts `config.provider_settings()` names, whose status queries the janitor asks
-(`provider_status_query`).
+at the hosts `config.provider_settings()` names; the janitor asks their status queries, and the
+same sandbox instance's (`provider_status_query`).
 
 Invariants
 - A real provider's credentials are the tenant's own, read at call time through the core's
@@ -198,19 +198,38 @@ def _pesapal_answers(pesapal: PesapalProvider) -> dict[tuple[CheckKind, str], An
     return {(CheckKind.CHECKOUT, "pesapal"): checkout}
 
 
-def provider_status_query(providers: Mapping[str, PaymentProvider]) -> StatusTable:
-    """What the janitor may ask each wired real provider, through the adapters' status queries.
+def _sandbox_answers(sandbox: SandboxProvider) -> dict[tuple[CheckKind, str], Answer]:
+    """Everything the sandbox makes: a checkout (asked by its session's reference), a direct
+    payment (a PSE one waits), a refund or a payout told to wait."""
+    kinds = {
+        CheckKind.CHECKOUT: "checkout",
+        CheckKind.PAYMENT: "payment",
+        CheckKind.REFUND: "refund",
+        CheckKind.PAYOUT: "payout",
+    }
 
-    Asked: Stripe Checkout Sessions; MercadoPago direct payments (card, PSE) and refunds (read
-    from their payment); M-Pesa STK pushes; Paystack transactions (checkout and saved-card
-    charges); Pesapal orders. Not asked, as no adapter offers the query: the sandbox, MercadoPago
-    Checkout Pro sessions (a preference is not a payment), Stripe, Paystack and Pesapal refunds,
-    and every payout (M-Pesa B2C/B2B, Paystack transfers): those are left to their webhooks and
-    to reconciliation.
+    def made(check: PendingCheck) -> ProviderVerdict | None:
+        return _verdict(sandbox.outcome(kinds[check.kind], check.reference))
+
+    return {(kind, "sandbox"): made for kind in kinds}
+
+
+def provider_status_query(providers: Mapping[str, PaymentProvider]) -> StatusTable:
+    """What the janitor may ask each wired provider, through the adapters' status queries.
+
+    Asked: the sandbox, when given (checkouts, direct payments, refunds and payouts; only the
+    instance that made them knows them, see `wire_core`); Stripe
+    Checkout Sessions; MercadoPago direct payments (card, PSE) and refunds (read from their
+    payment); M-Pesa STK pushes; Paystack transactions (checkout and saved-card charges); Pesapal
+    orders. Not asked, as no adapter offers the query: MercadoPago Checkout Pro sessions (a
+    preference is not a payment), Stripe, Paystack and Pesapal refunds, and every real payout
+    (M-Pesa B2C/B2B, Paystack transfers): those are left to their webhooks and to reconciliation.
     """
     answers: dict[tuple[CheckKind, str], Answer] = {}
     for provider in providers.values():
-        if isinstance(provider, StripeProvider):
+        if isinstance(provider, SandboxProvider):
+            answers |= _sandbox_answers(provider)
+        elif isinstance(provider, StripeProvider):
             answers |= _stripe_answers(provider)
         elif isinstance(provider, MercadoPagoProvider):
             answers |= _mercadopago_answers(provider)
@@ -231,18 +250,22 @@ def wire_core(
     delivery_store: DeliveryStore | None = None,
     providers: ProviderSettings | None = None,
     janitor_store: JanitorStore | None = None,
+    janitor_asks_sandbox: bool = True,
 ) -> tuple[PaymentsCore, SandboxProvider]:
     """The core with the sandbox provider, whose signed webhooks reach the core at once, the real
     providers (`providers`, else from the environment) and, given a delivery store, the outbound
-    webhook deliveries, sent with httpx; given a janitor store, the janitor, asking the real
-    providers' status queries."""
+    webhook deliveries, sent with httpx; given a janitor store, the janitor, asking the status
+    queries of these very providers. The sandbox is asked only when `janitor_asks_sandbox`: it
+    alone knows its objects, so a process that does not serve the sandbox (a separate worker or
+    janitor) leaves them to the one that does rather than claim them and hear nothing."""
     secrets = RandomSecrets()
     sandbox = SandboxProvider(clock, signing_secret=sandbox_secret or f"whsec_{secrets.token(24)}")
     slot = CoreSlot()
     real = real_providers(slot, clock, providers if providers is not None else config.provider_settings())
+    wired: dict[str, PaymentProvider] = {"sandbox": sandbox, **real}
     core = bootstrap(
         uow=uow,
-        providers={"sandbox": sandbox, **real},
+        providers=wired,
         clock=clock,
         ids=RandomIds(),
         secrets=secrets,
@@ -252,7 +275,9 @@ def wire_core(
         webhook_sender=HttpxWebhookSender() if delivery_store is not None else None,
         jitter=random.SystemRandom().random,
         janitor_store=janitor_store,
-        status_query=provider_status_query(real) if janitor_store is not None else None,
+        status_query=provider_status_query(wired if janitor_asks_sandbox else real)
+        if janitor_store is not None
+        else None,
     )
 
     slot.fill(core)
@@ -287,7 +312,8 @@ def postgres_core(
     sandbox_secret: str | None = None, session_settings: Mapping[str, str] | None = None
 ) -> Iterator[tuple[PaymentsCore, SandboxProvider]]:
     """The core on PostgreSQL (migrated first); the pool and an embedded server stop on exit.
-    `session_settings` are given to every connection of the pool as it opens."""
+    `session_settings` are given to every connection of the pool as it opens. For the commands
+    that serve no sandbox (worker, janitor, reconcile): their janitor does not ask it."""
     database = open_database()
     pool = None
     try:
@@ -301,6 +327,7 @@ def postgres_core(
             config.secret_box(),
             PostgresDeliveryStore(pool),
             janitor_store=PostgresJanitorStore(pool),
+            janitor_asks_sandbox=False,
         )
     finally:
         if pool is not None:

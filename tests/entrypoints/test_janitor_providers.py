@@ -107,10 +107,10 @@ def world(pg_url: str) -> Iterator[World]:
 
 def test_the_janitor_asks_each_provider_only_what_its_adapter_can_answer(world):
     status = world.janitor.status
-    assert status.covers(CheckKind.CHECKOUT) == {"stripe", "mpesa", "paystack", "pesapal"}
-    assert status.covers(CheckKind.PAYMENT) == {"mercadopago", "paystack"}
-    assert status.covers(CheckKind.REFUND) == {"mercadopago"}
-    assert status.covers(CheckKind.PAYOUT) == frozenset()
+    assert status.covers(CheckKind.CHECKOUT) == {"sandbox", "stripe", "mpesa", "paystack", "pesapal"}
+    assert status.covers(CheckKind.PAYMENT) == {"sandbox", "mercadopago", "paystack"}
+    assert status.covers(CheckKind.REFUND) == {"sandbox", "mercadopago"}
+    assert status.covers(CheckKind.PAYOUT) == {"sandbox"}
 
 
 def test_a_stripe_checkout_paid_without_a_webhook_is_completed_once(world):

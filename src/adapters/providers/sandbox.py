@@ -4,8 +4,18 @@ It accepts checkouts, direct payments, refunds and payouts in-process, and compl
 them on command by emitting signed webhooks, the same way a real provider would: the events
 go through `parse_webhook` and the core's webhook use case like any other provider's.
 
-Signature: `Sandbox-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
-checked in constant time with a 300 s tolerance.
+Invariants
+- Every object it makes (a checkout, a payment, a refund, a payout) finishes once, with one
+  outcome: at once (a card approved or declined, a refund or payout told to succeed or fail) or
+  by a command, which emits the object's signed webhook. A second command on it is refused.
+- `outcome` answers what an object finished with whether or not its webhook was delivered, as a
+  real provider's status query does; None while it is pending, and for a reference this instance
+  never made (of that kind). Objects live in this instance's memory only: a janitor in another
+  process, or after a restart, learns nothing from it.
+- While `unavailable`, the calls the core makes to it (`start_checkout`, `create_payment`,
+  `refund`, `payout`, `outcome`) raise `ProviderUnavailable`; commands and `parse_webhook` work.
+- Signature: `Sandbox-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
+  checked in constant time with a 300 s tolerance.
 """
 
 from __future__ import annotations
@@ -49,11 +59,23 @@ class Webhook:
     body: bytes
 
 
+_REFUND_ENDINGS: Final = {
+    ReceiptStatus.SUCCEEDED: ProviderEventType.REFUND_SUCCEEDED,
+    ReceiptStatus.FAILED: ProviderEventType.REFUND_FAILED,
+}
+_PAYOUT_ENDINGS: Final = {
+    ReceiptStatus.SUCCEEDED: ProviderEventType.PAYOUT_SETTLED,
+    ReceiptStatus.FAILED: ProviderEventType.PAYOUT_FAILED,
+}
+
+
 @attrs.define
-class _Pending:
-    kind: str
+class _Made:
+    """An object the sandbox made, and the outcome it finished with (None while pending)."""
+
+    kind: str  # "checkout", "payment", "refund" or "payout"
     amount: Money
-    done: bool = False
+    outcome: ProviderEventType | None = None
 
 
 class SandboxProvider:
@@ -71,7 +93,7 @@ class SandboxProvider:
         self.unavailable = False
         self.refund_outcome = ReceiptStatus.SUCCEEDED
         self.payout_outcome = ReceiptStatus.PENDING
-        self._objects: dict[str, _Pending] = {}
+        self._objects: dict[str, _Made] = {}
         self.sent: list[Webhook] = []
 
     @property
@@ -100,23 +122,21 @@ class SandboxProvider:
                 f"{self._base_url}/pse/{reference}",
             )
         if request.token in DECLINED_TOKENS:
-            self._objects[reference].done = True
+            self._objects[reference].outcome = ProviderEventType.PAYMENT_FAILED
             return DirectPaymentResult(reference, DirectPaymentStatus.REJECTED, "cc_rejected_other_reason")
-        self._objects[reference].done = True
+        self._objects[reference].outcome = ProviderEventType.PAYMENT_SUCCEEDED
         return DirectPaymentResult(reference, DirectPaymentStatus.APPROVED, "accredited")
 
     def refund(self, request: RefundRequest) -> ProviderReceipt:
         self._check_up()
         reference = self._new("sbx_re", "refund", request.amount)
-        if self.refund_outcome is not ReceiptStatus.PENDING:
-            self._objects[reference].done = True
+        self._objects[reference].outcome = _REFUND_ENDINGS.get(self.refund_outcome)
         return ProviderReceipt(reference, self.refund_outcome, {"provider": "sandbox"})
 
     def payout(self, request: PayoutRequest) -> ProviderReceipt:
         self._check_up()
         reference = self._new("sbx_po", "payout", request.amount)
-        if self.payout_outcome is not ReceiptStatus.PENDING:
-            self._objects[reference].done = True
+        self._objects[reference].outcome = _PAYOUT_ENDINGS.get(self.payout_outcome)
         return ProviderReceipt(
             reference,
             self.payout_outcome,
@@ -145,6 +165,17 @@ class SandboxProvider:
             ]
         except (KeyError, TypeError, ValueError) as bad:
             raise ValidationError("malformed sandbox event") from bad
+
+    # --- the status query the janitor asks --------------------------------------------------
+
+    def outcome(self, kind: str, reference: str) -> ProviderEventType | None:
+        """What the `kind` ("checkout", "payment", "refund" or "payout") `reference` finished with,
+        delivered or not: the type of its webhook, or of the answer it gave at once. None while it
+        is pending, and for a reference this instance never made (another process's, or one made
+        before a restart: the sandbox keeps nothing). `ProviderUnavailable` while `unavailable`."""
+        self._check_up()
+        made = self._objects.get(reference)
+        return made.outcome if made is not None and made.kind == kind else None
 
     # --- commands: what a person does on the hosted page, or the sandbox's back office ------
 
@@ -192,16 +223,18 @@ class SandboxProvider:
 
     def _new(self, prefix: str, kind: str, amount: Money) -> str:
         reference = f"{prefix}_{uuid.uuid4().hex[:24]}"
-        self._objects[reference] = _Pending(kind, amount)
+        self._objects[reference] = _Made(kind, amount)
         return reference
 
     def _finish(self, reference: str, kind: str, event_type: ProviderEventType) -> Webhook:
+        """Finish the object with `event_type` before delivering its webhook: a delivery that fails
+        leaves the outcome for `outcome` to tell."""
         pending = self._objects.get(reference)
         if pending is None or pending.kind != kind:
             raise InvalidOperation(f"the sandbox has no {kind} {reference}")
-        if pending.done:
+        if pending.outcome is not None:
             raise InvalidOperation(f"the sandbox {kind} {reference} is already finished")
-        pending.done = True
+        pending.outcome = event_type
         payload: dict[str, Any] = {
             "id": f"sbx_evt_{uuid.uuid4().hex[:24]}",
             "type": event_type.value,

@@ -1,7 +1,8 @@
 """The janitor and checkout payments: asked about once late, applied once, backed off, crash-safe.
 
 Runs on both stores (tests/unit/services/conftest.py), with a scripted fake status source in
-place of a provider's status query (the sandbox has none).
+place of a provider's status query (the sandbox's own is tested through the composition, in
+tests/entrypoints/test_janitor_sandbox.py).
 """
 
 from __future__ import annotations
