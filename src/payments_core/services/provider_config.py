@@ -1,287 +1,97 @@
 """A tenant's provider credentials and settings (seed 000 POST/PATCH, seed 001 GET /mercadopago).
 
-One mechanism for every provider, driven by `SCHEMAS`: a provider's entry says which fields are
-settings (stored as given, shown as given) and which are secrets (sealed, shown masked), which
-are required on register, and how each is checked.
+The use cases that store, read and hand out a configuration. What each provider's configuration
+may hold, how it is checked and masked, is in `provider_config_schema`; what the use cases answer
+and how a configuration's mode is read, in `provider_config_views`. Every name stays importable
+from here.
 
 Invariants
 - A secret reaches the repository only sealed by `deps.secret_box`; answers carry its masked hint
   (`APP_USR-…1234`), computed once at write time and kept in `ProviderConfig.secret_hints`, so a
   read never opens the box. Only `provider_secret` and `provider_credentials` open it, for an
   adapter at call time or a route verifying a signature.
-- A mask reveals a recognised public prefix (one a schema declares, e.g. `APP_USR-`, `sk_live_`)
-  and at most the last 4 characters; a secret whose remainder is shorter than 12 characters shows
-  no character of it at all.
 - Register (POST) replaces the whole configuration but keeps its id, its `url_id` and its
   `created_at`: the webhook URL already given to the provider keeps working, and a retried POST
   leaves the same state (idempotent). Update (PATCH) changes only the fields it names; `None`
   clears an optional field.
-- MercadoPago's `sandbox_mode`, when a write sets `access_token` without it, follows the token:
-  `TEST-…` tokens are sandbox ones.
 - Audit events name the fields written, never their values.
 - Every read and write is scoped by the caller's tenant; the only unscoped lookup is by `url_id`,
   which is how an inbound provider webhook finds its tenant.
 
-Modes: one configuration per (tenant, provider) holds ONE credential set, and its mode is the
-credentials' own: the key's prefix for Stripe (`sk_live_`/`rk_live_` live, `sk_test_`/`rk_test_`
-test), Paystack (`sk_live_`/`sk_test_`) and MercadoPago (`APP_USR-` live, `TEST-` test); the
-`environment` setting for M-Pesa and Pesapal (`production` live, `sandbox` test).
-`provider_credentials` answers them for that mode only, `ProviderUnavailable` for the other one, so
-a test key never reaches live mode nor a live key test mode. Changing mode is a new register (POST).
-Both modes at once are not kept: the core sends test-mode traffic to the built-in sandbox, so a
-real provider is called in live mode; a test set serves only the provider's own test environment
-(confirming its webhooks), and holding both would need (tenant, provider, mode) as the key.
+Modes (how a configuration's mode is read: see `provider_config_views`):
+`provider_credentials` answers the credentials for their own mode only, `ProviderUnavailable` for
+the other one, so a test key never reaches live mode nor a live key test mode. Changing mode is a
+new register (POST). Both modes at once are not kept: the core sends test-mode traffic to the
+built-in sandbox, so a real provider is called in live mode; a test set serves only the provider's
+own test environment (confirming its webhooks), and holding both would need (tenant, provider,
+mode) as the key.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
 from payments_core.errors import ProviderUnavailable, ValidationError
 from payments_core.model.integrations import ProviderConfig
-from payments_core.money import CURRENCY_EXPONENTS
 from payments_core.policies import Operation, Principal, StepUpAction, require_scope, require_step_up
 from payments_core.services.context import Deps, audit, found
-from payments_core.services.validation import validate_url
-
-FieldCheck = Callable[[str, object], object]
-
-MAX_TEXT_LENGTH: Final = 256
-MAX_SECRET_LENGTH: Final = 1024  # an M-Pesa security credential is an RSA ciphertext in base64
-SHORT_SECRET: Final = 12
-MASK_HIDDEN: Final = "••••"
-MERCADOPAGO_COUNTRIES: Final = ("AR", "BR", "CL", "CO", "MX", "PE", "UY")
-ENVIRONMENTS: Final = ("production", "sandbox")
-_VISIBLE_ASCII: Final = re.compile(r"[\x21-\x7e]+")
-_DIGITS: Final = re.compile(r"[0-9]{5,10}")
-_METHOD_NAME: Final = re.compile(r"[a-z0-9_]{1,40}")
-_MAX_METHODS: Final = 20
-
-
-def _text(
-    *,
-    prefixes: tuple[str, ...] = (),
-    pattern: re.Pattern[str] = _VISIBLE_ASCII,
-    max_length: int = MAX_TEXT_LENGTH,
-) -> FieldCheck:
-    """A non-empty string without spaces; the message never repeats the value (it may be a secret)."""
-
-    def check(field: str, value: object) -> str:
-        if not isinstance(value, str) or not 1 <= len(value) <= max_length:
-            raise ValidationError(
-                f"{field} must be a string of 1 to {max_length} characters", field=field, maxLength=max_length
-            )
-        if not pattern.fullmatch(value):
-            raise ValidationError(f"{field} has an invalid format", field=field)
-        if prefixes and not value.startswith(prefixes):
-            raise ValidationError(
-                f"{field} must start with one of {', '.join(prefixes)}",
-                field=field,
-                allowedPrefixes=list(prefixes),
-            )
-        return value
-
-    return check
-
-
-def _choice(allowed: tuple[str, ...]) -> FieldCheck:
-    def check(field: str, value: object) -> str:
-        if not isinstance(value, str) or value not in allowed:
-            raise ValidationError(
-                f"{field} must be one of {', '.join(allowed)}", field=field, allowedValues=list(allowed)
-            )
-        return value
-
-    return check
-
-
-def _flag(field: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{field} must be a boolean", field=field)
-    return value
-
-
-def _currency(field: str, value: object) -> str:
-    if not isinstance(value, str) or value not in CURRENCY_EXPONENTS:
-        raise ValidationError(f"{field} must be a known ISO 4217 currency code", field=field)
-    return value
-
-
-def _https_url(field: str, value: object) -> str:
-    """Where a provider calls us back: https (plain http only for localhost, for development)."""
-    if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH:
-        raise ValidationError(f"{field} must be a URL of at most {MAX_TEXT_LENGTH} characters", field=field)
-    return validate_url(value, field)
-
-
-def _method_names(field: str, value: object) -> list[str]:
-    """A short list of payment method names (`credit_card`, `pse`); duplicates are dropped."""
-    if not isinstance(value, list | tuple) or len(value) > _MAX_METHODS:
-        raise ValidationError(f"{field} must be a list of at most {_MAX_METHODS} names", field=field)
-    if not all(isinstance(item, str) and _METHOD_NAME.fullmatch(item) for item in value):
-        raise ValidationError(f"{field} must hold lowercase method names", field=field)
-    return list(dict.fromkeys(value))
-
-
-@attrs.frozen
-class FieldSpec:
-    check: FieldCheck
-    secret: bool = False
-    required: bool = False
-    clearable: bool = True  # whether PATCH may clear it with None (never a required field)
-    prefixes: tuple[str, ...] = ()  # a secret's recognisable public prefixes, kept in its mask
-
-
-def _setting(check: FieldCheck, *, required: bool = False, clearable: bool = True) -> FieldSpec:
-    return FieldSpec(check, required=required, clearable=clearable and not required)
-
-
-def _secret(*, required: bool = False, prefixes: tuple[str, ...] = ()) -> FieldSpec:
-    check = _text(prefixes=prefixes, max_length=MAX_SECRET_LENGTH)
-    return FieldSpec(check, secret=True, required=required, clearable=not required, prefixes=prefixes)
-
-
-def _nothing_derived(_: Mapping[str, object]) -> Mapping[str, object]:
-    return {}
-
-
-@attrs.frozen
-class ProviderSchema:
-    fields: Mapping[str, FieldSpec]
-    # Settings implied by the values of one write, applied unless that write sets them itself.
-    derive: Callable[[Mapping[str, object]], Mapping[str, object]] = _nothing_derived
-    public_key_field: str | None = None
-
-    @property
-    def required(self) -> frozenset[str]:
-        return frozenset(name for name, spec in self.fields.items() if spec.required)
-
-
-def _mercadopago_defaults(values: Mapping[str, object]) -> Mapping[str, object]:
-    token = values.get("access_token")
-    if isinstance(token, str) and "sandbox_mode" not in values:
-        return {"sandbox_mode": token.startswith("TEST-")}
-    return {}
-
-
-_STRIPE_SECRET_PREFIXES: Final = ("sk_live_", "sk_test_", "rk_live_", "rk_test_")
-_PUBLIC_PREFIXES: Final = ("pk_live_", "pk_test_")
-
-SCHEMAS: Final[Mapping[str, ProviderSchema]] = MappingProxyType(
-    {
-        "mercadopago": ProviderSchema(
-            fields={
-                "access_token": _secret(required=True, prefixes=("APP_USR-", "TEST-")),
-                "webhook_secret": _secret(),
-                "mp_user_id": _setting(_text()),
-                "mp_application_id": _setting(_text()),
-                "mp_public_key": _setting(_text()),
-                "country": _setting(_choice(MERCADOPAGO_COUNTRIES)),
-                "currency": _setting(_currency),
-                "sandbox_mode": _setting(_flag, clearable=False),
-                "payment_methods_enabled": _setting(_method_names),
-            },
-            derive=_mercadopago_defaults,
-            public_key_field="mp_public_key",
-        ),
-        "stripe": ProviderSchema(
-            fields={
-                "secret_key": _secret(required=True, prefixes=_STRIPE_SECRET_PREFIXES),
-                "webhook_secret": _secret(prefixes=("whsec_",)),
-                "publishable_key": _setting(_text(prefixes=_PUBLIC_PREFIXES)),
-            },
-            public_key_field="publishable_key",
-        ),
-        "mpesa": ProviderSchema(
-            fields={
-                "consumer_key": _secret(required=True),
-                "consumer_secret": _secret(required=True),
-                "passkey": _secret(required=True),
-                "security_credential": _secret(required=True),
-                "shortcode": _setting(_text(pattern=_DIGITS), required=True),
-                "till_number": _setting(_text(pattern=_DIGITS)),
-                "initiator_name": _setting(_text(max_length=100), required=True),
-                "environment": _setting(_choice(ENVIRONMENTS), required=True),
-                # The public base URL Safaricom calls back (default: the deployment's public URL).
-                "callback_base_url": _setting(_https_url),
-            }
-        ),
-        "paystack": ProviderSchema(
-            fields={
-                "secret_key": _secret(required=True, prefixes=("sk_live_", "sk_test_")),
-                "public_key": _setting(_text(prefixes=_PUBLIC_PREFIXES)),
-            },
-            public_key_field="public_key",
-        ),
-        "pesapal": ProviderSchema(
-            fields={
-                "consumer_key": _secret(required=True),
-                "consumer_secret": _secret(required=True),
-                "ipn_id": _setting(_text()),
-                "environment": _setting(_choice(ENVIRONMENTS), required=True),
-                # The public base URL of our IPN route (default: the deployment's public URL), and
-                # where a buyer returns when the checkout named no success URL.
-                "callback_base_url": _setting(_https_url),
-                "callback_url": _setting(_https_url),
-            }
-        ),
-    }
+from payments_core.services.provider_config_schema import (
+    ENVIRONMENTS,
+    MASK_HIDDEN,
+    MAX_SECRET_LENGTH,
+    MAX_TEXT_LENGTH,
+    MERCADOPAGO_COUNTRIES,
+    SCHEMAS,
+    SHORT_SECRET,
+    FieldCheck,
+    FieldSpec,
+    ProviderSchema,
+    mask,
+)
+from payments_core.services.provider_config_views import (
+    INBOUND_ROUTE,
+    LIVE_KEY_PREFIXES,
+    MODE_KEY_FIELD,
+    InboundEndpoint,
+    ProviderConfigView,
+    ProviderCredentials,
+    credentials_livemode,
+    webhook_path,
 )
 
-# Which secret's prefix tells the mode (see "Modes"); the other providers have `environment`.
-MODE_KEY_FIELD: Final[Mapping[str, str]] = MappingProxyType(
-    {"stripe": "secret_key", "paystack": "secret_key", "mercadopago": "access_token"}
-)
-LIVE_KEY_PREFIXES: Final = ("sk_live_", "rk_live_", "APP_USR-")
-INBOUND_ROUTE: Final[Mapping[str, str]] = MappingProxyType({"mpesa": "callback", "pesapal": "ipn"})
-
-# Longest first, so that `sk_live_` wins over a shorter prefix it starts with.
-_PREFIXES: Final = {
-    prefix for schema in SCHEMAS.values() for spec in schema.fields.values() for prefix in spec.prefixes
-}
-_MASKED_PREFIXES: Final = tuple(sorted(_PREFIXES, key=len, reverse=True))
-
-
-def mask(secret: str) -> str:
-    """`APP_USR-xxxx-xxxx-xxxx-1234` -> `APP_USR-…1234`; never more than 4 characters of the secret."""
-    prefix = next((known for known in _MASKED_PREFIXES if secret.startswith(known)), "")
-    rest = secret[len(prefix) :]
-    if len(rest) < SHORT_SECRET:
-        return f"{prefix}{MASK_HIDDEN}"
-    return f"{prefix}…{rest[-4:]}"
-
-
-@attrs.frozen
-class ProviderConfigView:
-    """What the API answers: settings as stored, secrets masked, the inbound webhook path.
-
-    `public_key`, `country`, `currency`, `sandbox_mode` and `payment_methods_enabled` are seed
-    001's MercadoPago attributes (None where a provider has no such thing).
-    """
-
-    id: str
-    tenant_id: str
-    provider: str
-    settings: Mapping[str, Any]
-    secrets: Mapping[str, str]
-    webhook_path: str
-    created_at: datetime
-    updated_at: datetime
-    public_key: str | None = None
-    country: str | None = None
-    currency: str | None = None
-    sandbox_mode: bool | None = None
-    payment_methods_enabled: tuple[str, ...] | None = None
-
-    @property
-    def unique_id(self) -> str:
-        return self.id
+__all__ = [
+    "ENVIRONMENTS",
+    "INBOUND_ROUTE",
+    "LIVE_KEY_PREFIXES",
+    "MASK_HIDDEN",
+    "MAX_SECRET_LENGTH",
+    "MAX_TEXT_LENGTH",
+    "MERCADOPAGO_COUNTRIES",
+    "MODE_KEY_FIELD",
+    "SCHEMAS",
+    "SHORT_SECRET",
+    "FieldCheck",
+    "FieldSpec",
+    "InboundEndpoint",
+    "ProviderConfigView",
+    "ProviderCredentials",
+    "ProviderSchema",
+    "config_by_url_id",
+    "credentials_livemode",
+    "get_provider_config",
+    "inbound_endpoint",
+    "inbound_path",
+    "mask",
+    "provider_credentials",
+    "provider_secret",
+    "register_provider_config",
+    "update_provider_config",
+    "webhook_path",
+]
 
 
 def register_provider_config(
@@ -384,43 +194,6 @@ def config_by_url_id(deps: Deps, url_id: str) -> ProviderConfig | None:
         return None
     with deps.uow() as uow:
         return uow.provider_configs.by_url_id(url_id)
-
-
-def webhook_path(provider: str, url_id: str) -> str:
-    """The inbound route a provider calls: M-Pesa's callback, Pesapal's IPN, the others' webhook."""
-    return f"/api/v1/{provider}/{url_id}/{INBOUND_ROUTE.get(provider, 'webhook')}"
-
-
-@attrs.frozen(repr=False)
-class ProviderCredentials:
-    """One tenant's credentials for one provider and mode, unsealed: for an adapter about to call
-    the provider, never for an answer or a log (no repr shows them)."""
-
-    tenant_id: str
-    provider: str
-    livemode: bool
-    values: Mapping[str, str]  # every secret, unsealed, and every text setting
-    webhook_path: str  # where this provider reaches us about this tenant
-
-
-@attrs.frozen
-class InboundEndpoint:
-    """What an inbound provider URL stands for: whose it is, which provider, which mode."""
-
-    tenant_id: str
-    provider: str
-    url_id: str
-    livemode: bool
-    sandbox_mode: bool = False  # MercadoPago's: the platform's sandbox signs this tenant's events
-
-
-def credentials_livemode(config: ProviderConfig) -> bool:
-    """The mode of a configuration's credentials: its key's prefix (kept in the key's mask), or
-    the `environment` setting where the provider names its environments instead."""
-    key_field = MODE_KEY_FIELD.get(config.provider)
-    if key_field is None:
-        return config.settings.get("environment") == "production"
-    return config.secret_hints.get(key_field, "").startswith(LIVE_KEY_PREFIXES)
 
 
 def provider_credentials(deps: Deps, tenant_id: str, provider: str, livemode: bool) -> ProviderCredentials:
