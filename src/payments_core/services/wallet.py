@@ -1,18 +1,22 @@
 """The tenant's wallet and its withdrawals (seed 002), under four-eyes approval.
 
+The use cases: balances, withdrawal options, and a withdrawal from initiation through approval or
+cancellation. How a payout ends (the provider's receipt or a later event settles or fails it) and
+the record each change of a withdrawal leaves are in `wallet_payouts`. Every name stays importable
+from here.
+
 Invariants
 - The gross of a withdrawal is held in the ledger the moment it is initiated (transfer
   `{id}.hold`), so the available balance drops at once and two withdrawals can never spend the
   same money; a wallet that cannot cover it raises `INSUFFICIENT_FUNDS` and nothing is stored.
-- Every ledger transfer id is derived from the withdrawal id (`.hold`, `.approved`, `.settled`,
-  `.failed`, `.cancelled`), so no business event can ever post twice.
+- Every ledger transfer id is derived from the withdrawal id (`.hold`, `.approved`, `.cancelled`
+  here; `.settled`, `.failed` in `wallet_payouts`), so no business event can ever post twice.
 - Approval needs a second person (`require_four_eyes`): never the initiator, never an API key,
   and acting in the withdrawal's own mode (test or live).
 - Approval commits its intent first (processing, hold posted), then calls the payout provider
   outside any unit of work, then records the provider's answer in a second unit of work. If the
   provider is unavailable the withdrawal stays `processing` for the janitor to retry.
-- Settling and failing are the same two functions whether the provider answers in its receipt or
-  later by event; a late or duplicate event never moves a finished withdrawal.
+- Settling and failing from the receipt or a later event: see `wallet_payouts`.
 
 Decision: seed 002 says a withdrawal is `completed` once approved. An M-Pesa B2C or Paystack
 transfer is confirmed asynchronously, so an approved withdrawal stays `processing` until the
@@ -25,36 +29,57 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import attrs
 
 from payments_core import flows
 from payments_core.errors import CurrencyMismatch, IdempotencyConflict, InvalidOperation, ValidationError
-from payments_core.fees import FeeOperation, FeeQuote, FeeRule
+from payments_core.fees import FeeOperation, FeeRule
 from payments_core.ledger import AccountNotFound, Chart
 from payments_core.model.access import Tenant
 from payments_core.model.common import MAX_REASON_LENGTH, check_text
 from payments_core.model.wallet import Withdrawal, WithdrawalMethod
 from payments_core.money import Money, exponent_of
 from payments_core.policies import Operation, Principal, require_four_eyes, require_scope
-from payments_core.ports import (
-    PayoutRequest,
-    ProviderEvent,
-    ProviderEventType,
-    ProviderReceipt,
-    ReceiptStatus,
-    UnitOfWork,
-)
-from payments_core.services.context import PAYOUT_PROVIDERS, Deps, audit, emit, found, open_chart, tenant_of
+from payments_core.ports import PayoutRequest, ReceiptStatus, UnitOfWork
+from payments_core.services.context import PAYOUT_PROVIDERS, Deps, found, open_chart, tenant_of
 from payments_core.services.validation import validate_withdrawal_details
+from payments_core.services.wallet_payouts import (
+    apply_payout_event,
+    fail_payout,
+    payout_failure_reason,
+    record_withdrawal,
+    settle_payout,
+    with_receipt,
+    withdrawal_view,
+)
 from payments_core.states import WithdrawalStatus
+
+__all__ = [
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "MAX_PAGE",
+    "ApprovalResult",
+    "ConfiguredMethod",
+    "WalletBalance",
+    "WithdrawalOptions",
+    "WithdrawalPage",
+    "apply_payout_event",
+    "approve_withdrawal",
+    "cancel_withdrawal",
+    "get_withdrawal",
+    "initiate_withdrawal",
+    "list_withdrawals",
+    "parse_withdrawal_status",
+    "wallet_balance",
+    "withdrawal_options",
+    "withdrawal_view",
+]
 
 E = TypeVar("E", bound=StrEnum)
 
 MAX_PAGE: Final = 100
 MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255
-_MAX_RESPONSE_ITEMS: Final = 16
 
 
 @attrs.frozen
@@ -201,7 +226,7 @@ def initiate_withdrawal(
             idempotency_key=idempotency_key,
         )
         uow.withdrawals.add(withdrawal)
-        _record(uow, deps, principal, withdrawal, "withdrawal.initiated")
+        record_withdrawal(uow, deps, principal, withdrawal, "withdrawal.initiated")
         uow.commit()
     return withdrawal
 
@@ -223,7 +248,7 @@ def approve_withdrawal(deps: Deps, principal: Principal, withdrawal_id: str) -> 
         chart = open_chart(uow, approved.tenant_id, approved.amount.currency)
         uow.ledger.submit(flows.withdrawal_approved(chart, f"{approved.id}.approved", approved.hold_id))
         uow.withdrawals.update(approved)
-        _record(uow, deps, principal, approved, "withdrawal.approved")
+        record_withdrawal(uow, deps, principal, approved, "withdrawal.approved")
         uow.commit()
     receipt = provider.payout(
         PayoutRequest(
@@ -237,13 +262,13 @@ def approve_withdrawal(deps: Deps, principal: Principal, withdrawal_id: str) -> 
     )
     with deps.uow() as uow:
         current = found(uow.withdrawals.get(approved.tenant_id, approved.id), "withdrawal", approved.id)
-        answered = _with_receipt(deps, current, receipt)
+        answered = with_receipt(deps, current, receipt)
         uow.withdrawals.update(answered)
         if answered.status is WithdrawalStatus.PROCESSING:
             if receipt.status is ReceiptStatus.SUCCEEDED:
-                answered = _settle(uow, deps, answered)
+                answered = settle_payout(uow, deps, answered)
             elif receipt.status is ReceiptStatus.FAILED:
-                answered = _fail(uow, deps, answered, _failure_reason(receipt.details))
+                answered = fail_payout(uow, deps, answered, payout_failure_reason(receipt.details))
         uow.commit()
     return ApprovalResult(answered, answered.provider_response)
 
@@ -260,7 +285,7 @@ def cancel_withdrawal(
         chart = open_chart(uow, canceled.tenant_id, canceled.amount.currency)
         uow.ledger.submit(flows.withdrawal_cancelled(chart, f"{canceled.id}.cancelled", canceled.hold_id))
         uow.withdrawals.update(canceled)
-        _record(uow, deps, principal, canceled, "withdrawal.canceled", reason=reason)
+        record_withdrawal(uow, deps, principal, canceled, "withdrawal.canceled", reason=reason)
         uow.commit()
     return canceled
 
@@ -284,69 +309,6 @@ def get_withdrawal(deps: Deps, principal: Principal, withdrawal_id: str) -> With
     require_scope(principal, Operation.WALLET_READ)
     with deps.uow() as uow:
         return _get(uow, principal, withdrawal_id)
-
-
-def apply_payout_event(uow: UnitOfWork, deps: Deps, event: ProviderEvent) -> bool:
-    """Settle or fail a withdrawal's payout from a verified provider event; False if unknown,
-    already final, or about another amount. The caller commits."""
-    withdrawal = uow.withdrawals.by_provider_reference(event.provider, event.reference)
-    if withdrawal is None or withdrawal.status is not WithdrawalStatus.PROCESSING:
-        return False
-    if event.amount is not None and event.amount != withdrawal.net_amount:
-        audit(
-            uow, deps, None, "provider_event.amount_mismatch", "withdrawal", withdrawal.id,
-            withdrawal.tenant_id, eventId=event.event_id, expected=withdrawal.net_amount.minor,
-            received=event.amount.minor,
-        )  # fmt: skip
-        return False
-    if event.type is ProviderEventType.PAYOUT_SETTLED:
-        _settle(uow, deps, withdrawal)
-        return True
-    if event.type is ProviderEventType.PAYOUT_FAILED:
-        _fail(uow, deps, withdrawal, _failure_reason(event.details))
-        return True
-    return False
-
-
-def withdrawal_view(withdrawal: Withdrawal) -> dict[str, Any]:
-    """The withdrawal as outbound webhooks describe it (amounts in minor units)."""
-    return {
-        "id": withdrawal.id,
-        "amount": withdrawal.amount.minor,
-        "fee": withdrawal.fee.minor,
-        "netAmount": withdrawal.net_amount.minor,
-        "currency": withdrawal.amount.currency,
-        "status": withdrawal.status.value,
-        "methodType": withdrawal.method_type.value,
-        "initiatedBy": withdrawal.initiated_by,
-        "approvedBy": withdrawal.approved_by,
-        "providerReference": withdrawal.provider_reference,
-    }
-
-
-# --- the two endings of a payout, shared by the synchronous and the event paths -----------------
-
-
-def _settle(uow: UnitOfWork, deps: Deps, withdrawal: Withdrawal) -> Withdrawal:
-    """The provider paid the net out: payouts in transit move to the provider's clearing."""
-    chart = open_chart(uow, withdrawal.tenant_id, withdrawal.amount.currency)
-    uow.ledger.submit(
-        flows.payout_settled(chart, f"{withdrawal.id}.settled", withdrawal.provider, _quote_of(withdrawal))
-    )
-    completed = withdrawal.moved(WithdrawalStatus.COMPLETED, deps.clock.now())
-    uow.withdrawals.update(completed)
-    _record(uow, deps, None, completed, "withdrawal.completed")
-    return completed
-
-
-def _fail(uow: UnitOfWork, deps: Deps, withdrawal: Withdrawal, reason: str) -> Withdrawal:
-    """The payout did not happen: the wallet gets the gross back, fee included."""
-    chart = open_chart(uow, withdrawal.tenant_id, withdrawal.amount.currency)
-    uow.ledger.submit(flows.payout_failed(chart, f"{withdrawal.id}.failed", _quote_of(withdrawal)))
-    failed = withdrawal.moved(WithdrawalStatus.FAILED, deps.clock.now(), failure_reason=reason)
-    uow.withdrawals.update(failed)
-    _record(uow, deps, None, failed, "withdrawal.failed", reason=reason)
-    return failed
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -426,39 +388,3 @@ def _replayed(first: Withdrawal, content: tuple[object, ...]) -> Withdrawal:
 
 def _get(uow: UnitOfWork, principal: Principal, withdrawal_id: str) -> Withdrawal:
     return found(uow.withdrawals.get(principal.tenant_id, withdrawal_id), "withdrawal", withdrawal_id)
-
-
-def _quote_of(withdrawal: Withdrawal) -> FeeQuote:
-    return FeeQuote(withdrawal.amount, withdrawal.fee, withdrawal.net_amount, None)
-
-
-def _with_receipt(deps: Deps, withdrawal: Withdrawal, receipt: ProviderReceipt) -> Withdrawal:
-    """Keep the provider's reference and a bounded copy of its answer (it is untrusted input)."""
-    response = {
-        key[:64]: value[:256]
-        for key, value in list(receipt.details.items())[:_MAX_RESPONSE_ITEMS]
-        if isinstance(key, str) and key and isinstance(value, str)
-    }
-    response.setdefault("provider", withdrawal.provider)
-    return attrs.evolve(
-        withdrawal,
-        provider_reference=receipt.provider_reference,
-        provider_response=response,
-        updated_at=deps.clock.now(),
-    )
-
-
-def _failure_reason(details: Mapping[str, str]) -> str:
-    reason = details.get("reason") or details.get("failure_reason") or "payout_failed"
-    return str(reason)[:MAX_REASON_LENGTH]
-
-
-def _record(
-    uow: UnitOfWork, deps: Deps, actor: Principal | None, withdrawal: Withdrawal, action: str, **details: Any
-) -> None:
-    audit(
-        uow, deps, actor, action, "withdrawal", withdrawal.id, withdrawal.tenant_id,
-        amount=withdrawal.amount.minor, fee=withdrawal.fee.minor, currency=withdrawal.amount.currency,
-        methodType=withdrawal.method_type.value, **details,
-    )  # fmt: skip
-    emit(uow, deps, withdrawal.tenant_id, action, withdrawal_view(withdrawal), withdrawal.livemode)
