@@ -5,9 +5,6 @@ Invariants
   passes that token as `secret`; `parse_webhook` refuses a callback that came without one. A parsed
   callback is a claim, not a proof: the core must CONFIRM it by a status query (`stk_status`) before
   it moves money. The confirmation wiring is the core's job; this adapter exposes the query.
-- Amounts are whole KES, as Daraja takes integers: an amount with cents or in another currency is
-  refused before any call, never rounded. Amounts read back are exact KES minor units (Amount * 100):
-  JSON decimals are read as `Decimal`, never as floats.
 - Every call goes through `ProviderHttp`. The OAuth token is cached per (tenant, mode) by `TokenCache`
   (~1 h); a 401 or an "Invalid Access Token" answer drops it and the call is made once more.
 - Money-moving POSTs (STK push, B2C, B2B) are never retried: Daraja has no idempotency header.
@@ -32,15 +29,15 @@ Choices
 - Daraja answers a query on a push still being processed with HTTP 500 (errorCode 500.001.1001);
   the shared HTTP policy turns that into `ProviderUnavailable`, which a janitor treats like `None`:
   no verdict yet, ask again later.
+
+Amounts (whole KES), phone and till numbers, Daraja's answers and callback items are read and
+written in `mpesa_wire`, which states the amount invariant.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any, Final
 
 import httpx
@@ -53,14 +50,21 @@ from adapters.providers.http_policy import (
     json_object,
     required_credential,
 )
-from payments_core.errors import (
-    InvalidAmount,
-    InvalidOperation,
-    ProviderUnavailable,
-    Unauthenticated,
-    ValidationError,
+from adapters.providers.mpesa_wire import (
+    NAIROBI,
+    PROVIDER,
+    json_of,
+    kes,
+    malformed,
+    msisdn,
+    nairobi_time,
+    pairs,
+    refuse_errors,
+    text,
+    till_number,
+    whole_kes,
 )
-from payments_core.money import Money
+from payments_core.errors import InvalidOperation, ProviderUnavailable, Unauthenticated, ValidationError
 from payments_core.ports import (
     CheckoutRequest,
     Clock,
@@ -74,16 +78,11 @@ from payments_core.ports import (
     RefundRequest,
 )
 
-PROVIDER: Final = "mpesa"
 SANDBOX_URL: Final = "https://sandbox.safaricom.co.ke"
-# Kenya keeps East Africa Time all year (no daylight saving): Africa/Nairobi is UTC+3.
-NAIROBI: Final = timezone(timedelta(hours=3), "EAT")
 CANCELLED_BY_USER: Final = 1032
 EXPIRED: Final = 1019
 STILL_PROCESSING: Final = "500.001.1001"
 ACCESS_REFUSED: Final = "404.001.03"  # Daraja's "Invalid Access Token"
-_MSISDN = re.compile(r"254[17][0-9]{8}")
-_TILL = re.compile(r"[0-9]{5,7}")
 
 
 class MpesaProvider:
@@ -133,7 +132,7 @@ class MpesaProvider:
                 "TransactionDesc": "Payment",
             },
         )
-        return ProviderCheckout(provider_reference=_text(answer, "CheckoutRequestID"), redirect_url="")
+        return ProviderCheckout(provider_reference=text(answer, "CheckoutRequestID"), redirect_url="")
 
     def create_payment(self, request: DirectPaymentRequest) -> DirectPaymentResult:
         raise InvalidOperation("M-Pesa offers no direct payments; start a checkout", provider=PROVIDER)
@@ -181,8 +180,8 @@ class MpesaProvider:
                 "M-Pesa pays out to an M-Pesa phone or a till only", methodType=request.method_type
             )
         answer = self._post(request.tenant_id, request.livemode, path, body)
-        conversation = _text(answer, "ConversationID")
-        originator = _text(answer, "OriginatorConversationID")
+        conversation = text(answer, "ConversationID")
+        originator = text(answer, "OriginatorConversationID")
         return ProviderReceipt(
             provider_reference=originator,
             details={
@@ -223,14 +222,14 @@ class MpesaProvider:
             "CheckoutRequestID": checkout_request_id,
         }
         response = self._send(tenant_id, livemode, "/mpesa/stkpushquery/v1/query", body, idempotent=True)
-        answer = _json_of(response)
+        answer = json_of(response)
         if answer.get("errorCode") == STILL_PROCESSING:
             return None
-        _refuse_errors(response, answer)
+        refuse_errors(response, answer)
         try:
             return stk_outcome(int(str(answer["ResultCode"])))
         except (KeyError, ValueError):
-            raise _malformed() from None
+            raise malformed() from None
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -244,8 +243,8 @@ class MpesaProvider:
 
     def _post(self, tenant_id: str, livemode: bool, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         response = self._send(tenant_id, livemode, path, body, idempotent=False)
-        answer = _json_of(response)
-        _refuse_errors(response, answer)
+        answer = json_of(response)
+        refuse_errors(response, answer)
         if str(answer.get("ResponseCode", "0")) != "0":
             raise InvalidOperation("the mpesa provider refused the request", provider=PROVIDER)
         return answer
@@ -282,11 +281,11 @@ class MpesaProvider:
             raise ProviderUnavailable(
                 "the mpesa provider refused the credentials", provider=PROVIDER, reason="credentials"
             )
-        answer = _json_of(response)
+        answer = json_of(response)
         try:
             return str(answer["access_token"]), float(str(answer["expires_in"]))
         except (KeyError, ValueError):
-            raise _malformed() from None
+            raise malformed() from None
 
     def _stk_event(self, callback: Mapping[str, Any]) -> ProviderEvent:
         code = int(str(callback["ResultCode"]))
@@ -300,9 +299,9 @@ class MpesaProvider:
         amount = None
         occurred_at = self._clock.now()
         if kind is ProviderEventType.PAYMENT_SUCCEEDED:
-            items = _pairs(callback["CallbackMetadata"]["Item"], "Name")
-            amount = _kes(items["Amount"])
-            occurred_at = _nairobi_time(items.get("TransactionDate")) or occurred_at
+            items = pairs(callback["CallbackMetadata"]["Item"], "Name")
+            amount = kes(items["Amount"])
+            occurred_at = nairobi_time(items.get("TransactionDate")) or occurred_at
             receipt = str(items["MpesaReceiptNumber"])
             details["payment_id"] = receipt  # the core keeps it as the payment's provider reference
             details["mpesa_receipt_number"] = receipt
@@ -322,7 +321,7 @@ class MpesaProvider:
     def _result_event(self, result: Mapping[str, Any]) -> ProviderEvent:
         code = int(str(result["ResultCode"]))
         conversation = str(result["ConversationID"])
-        parameters = _pairs((result.get("ResultParameters") or {}).get("ResultParameter", []), "Key")
+        parameters = pairs((result.get("ResultParameters") or {}).get("ResultParameter", []), "Key")
         details = {
             "conversation_id": conversation,
             "originator_conversation_id": str(result["OriginatorConversationID"]),
@@ -334,7 +333,7 @@ class MpesaProvider:
         if code == 0:
             kind = ProviderEventType.PAYOUT_SETTLED
             raw = parameters.get("TransactionAmount", parameters.get("Amount"))
-            amount = None if raw is None else _kes(raw)
+            amount = None if raw is None else kes(raw)
             details["receipt"] = str(parameters.get("TransactionReceipt", result.get("TransactionID", "")))
         else:
             kind = ProviderEventType.PAYOUT_FAILED
@@ -362,88 +361,9 @@ def stk_outcome(result_code: int) -> ProviderEventType:
     return ProviderEventType.PAYMENT_FAILED
 
 
-def whole_kes(amount: Money) -> int:
-    """The integer Daraja takes; cents, other currencies and non-positive amounts are refused."""
-    if amount.currency != "KES":
-        raise ValidationError("M-Pesa pays and collects in KES only", currency=amount.currency)
-    if amount.minor <= 0:
-        raise InvalidAmount("M-Pesa amounts must be positive")
-    units, cents = divmod(amount.minor, 100)
-    if cents:
-        raise InvalidAmount("M-Pesa takes whole KES; this amount has cents", currency="KES", decimals=0)
-    return units
-
-
-def msisdn(phone: str) -> str:
-    """A Kenyan mobile number as Daraja wants it: 2547XXXXXXXX (or 2541…), from 07…, +254… or 254…."""
-    digits = re.sub(r"[\s\-()]", "", phone).removeprefix("+")
-    if digits.startswith("0") and len(digits) == 10:
-        digits = "254" + digits[1:]
-    elif len(digits) == 9 and digits[:1] in {"7", "1"}:
-        digits = "254" + digits
-    if not _MSISDN.fullmatch(digits):
-        raise ValidationError("an M-Pesa phone number is 2547XXXXXXXX", field="phone_number")
-    return digits
-
-
-def till_number(till: str) -> str:
-    if not _TILL.fullmatch(till.strip()):
-        raise ValidationError("a till number is 5 to 7 digits", field="till_number")
-    return till.strip()
-
-
-def _json_of(response: httpx.Response) -> dict[str, Any]:
-    answer = json_object(response.content)
-    if answer is None:
-        raise _malformed()
-    return answer
-
-
-def _malformed() -> ProviderUnavailable:
-    return ProviderUnavailable("the mpesa provider gave a malformed answer", provider=PROVIDER)
-
-
-def _refuse_errors(response: httpx.Response, answer: Mapping[str, Any]) -> None:
-    """A 4xx, or an `errorCode` answer, is Daraja's verdict on the request."""
-    if response.status_code >= 400 or "errorCode" in answer:
-        raise InvalidOperation(
-            "the mpesa provider refused the request",
-            provider=PROVIDER,
-            status=response.status_code,
-            errorCode=str(answer.get("errorCode", "")),
-        )
-
-
 def _token_refused(response: httpx.Response) -> bool:
     """A 401, or Daraja's "Invalid Access Token" error (which it may send with another 4xx)."""
     if response.status_code == 401:
         return True
     answer = json_object(response.content) if response.status_code >= 400 else None
     return answer is not None and answer.get("errorCode") == ACCESS_REFUSED
-
-
-def _text(answer: Mapping[str, Any], field: str) -> str:
-    value = answer.get(field)
-    if not value:
-        raise _malformed()
-    return str(value)
-
-
-def _pairs(items: Any, key: str) -> dict[str, Any]:
-    """Daraja's [{Name|Key, Value}] lists (a lone item may come unwrapped) as a mapping."""
-    listed = [items] if isinstance(items, dict) else list(items)
-    return {str(item[key]): item["Value"] for item in listed if "Value" in item}
-
-
-def _kes(value: Any) -> Money:
-    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        raise ValidationError("an M-Pesa amount is a number")
-    return Money.parse(value, "KES")
-
-
-def _nairobi_time(value: Any) -> datetime | None:
-    """TransactionDate 20191219102115, Nairobi time; None when absent or malformed."""
-    try:
-        return datetime.strptime(str(value), "%Y%m%d%H%M%S").replace(tzinfo=NAIROBI)
-    except ValueError:
-        return None

@@ -9,14 +9,11 @@ Invariants
   request nor an `sk_test_` key for a live one. A mismatch, like a key Stripe refuses (401), is
   `ProviderUnavailable` with reason "credentials": nothing moved, the operation stays pending
   until the tenant's configuration is fixed.
-- A webhook is believed only after its `Stripe-Signature` verifies: one of its `v1` values equals,
-  in constant time, the hex HMAC-SHA256 of "{t}.{raw body}" under the endpoint secret, and `t` is
-  within 300 s of our clock either way. Anything else is `Unauthenticated`; a body that is signed
-  but unreadable is `ValidationError`.
-- Stripe's error messages never leave this module (they can echo a masked key or card facts): only
-  the error's `type`, `code`, `decline_code` and the request id, all vocabulary, do.
 - Amounts are integer minor units both ways; currencies are lower case on the wire, upper case in
   `Money`. An event in a currency `Money` does not know is a `ValidationError`.
+
+Webhooks are verified and turned into our events in `stripe_events`; Stripe's answers and objects
+are read in `stripe_wire` (error messages never leave it). Each states its own invariants.
 
 Not offered: direct card payments (`create_payment`), which would take raw card data or Stripe.js
 tokens through our servers; Stripe is reached through its hosted Checkout page only.
@@ -25,27 +22,15 @@ tokens through our servers; Stripe is reached through its hosted Checkout page o
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 import re
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Final
 
-import httpx
-
 from adapters.providers.http_policy import Credentials, ProviderHttp
-from payments_core.errors import (
-    DomainError,
-    IdempotencyConflict,
-    InvalidAmount,
-    InvalidOperation,
-    NotFound,
-    ProviderUnavailable,
-    Unauthenticated,
-    ValidationError,
-)
-from payments_core.money import Money
+from adapters.providers.stripe_events import decode, normalise, verify_signature
+from adapters.providers.stripe_wire import PROVIDER, Json, answer, status_details, text
+from payments_core.errors import InvalidOperation, ProviderUnavailable, Unauthenticated, ValidationError
 from payments_core.ports import (
     CheckoutRequest,
     Clock,
@@ -60,32 +45,20 @@ from payments_core.ports import (
     RefundRequest,
 )
 
-PROVIDER: Final = "stripe"
 STRIPE_API: Final = "https://api.stripe.com"
 STRIPE_VERSION: Final = "2024-06-20"  # pinned: the shapes below are this version's
 SIGNATURE_HEADER: Final = "Stripe-Signature"
-TOLERANCE_SECONDS: Final = 300
 MAX_IDEMPOTENCY_KEY: Final = 255
 MIN_CHECKOUT_TTL: Final = timedelta(minutes=30)
 MAX_CHECKOUT_TTL: Final = timedelta(hours=24)
 
-_Json = dict[str, Any]
 _OBJECT_ID: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
-_VOCABULARY: Final = re.compile(r"[a-z0-9_]{1,64}")
-_REQUEST_ID: Final = re.compile(r"req_[A-Za-z0-9]{1,64}")
 _SECRET_KEY: Final = re.compile(r"(?:sk|rk)_(live|test)_[A-Za-z0-9_]{1,240}")
-_TIMESTAMP: Final = re.compile(r"[0-9]{1,12}")
-_HEX_SIGNATURE: Final = re.compile(r"[0-9a-f]{64}")
 
 _REFUND_STATUS: Final = {
     "succeeded": ReceiptStatus.SUCCEEDED,
     "failed": ReceiptStatus.FAILED,
     "canceled": ReceiptStatus.FAILED,
-}
-_REFUND_EVENT: Final = {
-    "succeeded": ProviderEventType.REFUND_SUCCEEDED,
-    "failed": ProviderEventType.REFUND_FAILED,
-    "canceled": ProviderEventType.REFUND_FAILED,
 }
 
 
@@ -136,8 +109,8 @@ class StripeProvider:
         key = _idempotency_key("checkout", request.tenant_id, request.session_id)
         session = self._post(request.tenant_id, request.livemode, "/v1/checkout/sessions", form, key)
         return ProviderCheckout(
-            provider_reference=_text(session, "id", answer=True),
-            redirect_url=_text(session, "url", answer=True),
+            provider_reference=text(session, "id", answer=True),
+            redirect_url=text(session, "url", answer=True),
         )
 
     def create_payment(self, request: DirectPaymentRequest) -> DirectPaymentResult:
@@ -156,7 +129,7 @@ class StripeProvider:
         refund = self._post(request.tenant_id, request.livemode, "/v1/refunds", form, key)
         status = _REFUND_STATUS.get(str(refund.get("status")), ReceiptStatus.PENDING)
         return ProviderReceipt(
-            _text(refund, "id", answer=True), status, _details(refund, "reason", provider=PROVIDER)
+            text(refund, "id", answer=True), status, status_details(refund, "reason", provider=PROVIDER)
         )
 
     def payout(self, request: PayoutRequest) -> ProviderReceipt:
@@ -172,7 +145,9 @@ class StripeProvider:
         failed = payout.get("status") in {"failed", "canceled"}
         status = ReceiptStatus.FAILED if failed else ReceiptStatus.PENDING
         return ProviderReceipt(
-            _text(payout, "id", answer=True), status, _details(payout, "failure_reason", provider=PROVIDER)
+            text(payout, "id", answer=True),
+            status,
+            status_details(payout, "failure_reason", provider=PROVIDER),
         )
 
     def checkout_status(self, tenant_id: str, livemode: bool, session_id: str) -> ProviderEventType | None:
@@ -193,7 +168,7 @@ class StripeProvider:
             raise Unauthenticated("no stripe webhook secret is configured")
         header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
         verify_signature(header, body, key, self._clock.now())
-        return _normalise(_decode(body))
+        return normalise(decode(body))
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -209,13 +184,13 @@ class StripeProvider:
             raise InvalidOperation("the stripe checkout has no payment to refund", provider=PROVIDER)
         return {"payment_intent": intent}
 
-    def _post(self, tenant_id: str, livemode: bool, path: str, form: Mapping[str, Any], key: str) -> _Json:
+    def _post(self, tenant_id: str, livemode: bool, path: str, form: Mapping[str, Any], key: str) -> Json:
         headers = {**self._auth(tenant_id, livemode), "Idempotency-Key": key}
         response = self._http.request("POST", path, idempotent=True, data=_form(form), headers=headers)
-        return _answer(response)
+        return answer(response)
 
-    def _get(self, tenant_id: str, livemode: bool, path: str) -> _Json:
-        return _answer(self._http.request("GET", path, headers=self._auth(tenant_id, livemode)))
+    def _get(self, tenant_id: str, livemode: bool, path: str) -> Json:
+        return answer(self._http.request("GET", path, headers=self._auth(tenant_id, livemode)))
 
     def _auth(self, tenant_id: str, livemode: bool) -> dict[str, str]:
         key = self._credentials(tenant_id, livemode).get("secret_key", "")
@@ -227,122 +202,7 @@ class StripeProvider:
         return {"Authorization": f"Bearer {key}", "Stripe-Version": STRIPE_VERSION}
 
 
-# --- webhooks ----------------------------------------------------------------------------------
-
-
-def verify_signature(header: str | None, body: bytes, secret: str, now: datetime) -> None:
-    """`Unauthenticated` unless one `v1` of `header` signs `body` under `secret` within tolerance."""
-    if not header:
-        raise Unauthenticated("missing stripe webhook signature")
-    timestamps: list[str] = []
-    signatures: list[str] = []
-    for item in header.split(","):
-        scheme, _, value = item.strip().partition("=")
-        if scheme == "t":
-            timestamps.append(value)
-        elif scheme == "v1":
-            signatures.append(value)
-    well_formed = len(timestamps) == 1 and _TIMESTAMP.fullmatch(timestamps[0]) is not None
-    if not well_formed or not signatures or not all(_HEX_SIGNATURE.fullmatch(s) for s in signatures):
-        raise Unauthenticated("malformed stripe webhook signature")
-    timestamp = int(timestamps[0])
-    if abs(now.timestamp() - timestamp) > TOLERANCE_SECONDS:
-        raise Unauthenticated("stripe webhook signature timestamp outside the tolerance")
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
-        raise Unauthenticated("stripe webhook signature does not match")
-
-
-def _decode(body: bytes) -> _Json:
-    try:
-        event = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ValidationError("the stripe event is not JSON") from None
-    if not isinstance(event, dict):
-        raise ValidationError("the stripe event is not an object")
-    return event
-
-
-def _normalise(event: _Json) -> list[ProviderEvent]:
-    """Our events for one Stripe event; types we do not act on give none."""
-    event_id, kind = _text(event, "id"), _text(event, "type")
-    data = event.get("data")
-    subject = data.get("object") if isinstance(data, dict) else None
-    created = event.get("created")
-    if not isinstance(subject, dict) or type(created) is not int:
-        raise ValidationError("malformed stripe event")
-    at = datetime.fromtimestamp(created, UTC)
-    handler = _HANDLERS.get(kind)
-    return [] if handler is None else handler(event_id, at, subject)
-
-
-def _checkout_event(event_type: ProviderEventType, *, paid_only: bool = False) -> _Handler:
-    def build(event_id: str, at: datetime, session: _Json) -> list[ProviderEvent]:
-        if paid_only and session.get("payment_status") != "paid":
-            return []  # an asynchronous method: async_payment_succeeded / _failed follows
-        details = {"livemode": str(session.get("livemode") is True).lower()}
-        for ours, theirs in (
-            ("payment_id", "payment_intent"),
-            ("client_reference_id", "client_reference_id"),
-        ):
-            if isinstance(session.get(theirs), str):
-                details[ours] = session[theirs]
-        amount = _money(session, "amount_total") if session.get("amount_total") is not None else None
-        reference = _text(session, "id")
-        return [ProviderEvent(PROVIDER, event_id, event_type, reference, at, amount, details)]
-
-    return build
-
-
-def _refund_events(event_id: str, at: datetime, subject: _Json) -> list[ProviderEvent]:
-    """A refund event's refund, or each refund listed on a `charge.refunded` charge, once final."""
-    if subject.get("object") == "refund":
-        refunds = [subject]
-    else:
-        listed = subject.get("refunds")
-        refunds = listed.get("data", []) if isinstance(listed, dict) else []
-        if not isinstance(refunds, list):
-            raise ValidationError("malformed stripe charge refunds")
-    final = [r for r in refunds if isinstance(r, dict) and r.get("status") in _REFUND_EVENT]
-    events = []
-    for refund in final:
-        reference = _text(refund, "id")
-        # several refunds of one event need ids of their own: the core records each id once
-        own_id = event_id if len(final) == 1 else f"{event_id}:{reference}"
-        details = _details(refund, "reason")
-        if isinstance(refund.get("payment_intent"), str):
-            details["payment_id"] = refund["payment_intent"]
-        kind = _REFUND_EVENT[refund["status"]]
-        events.append(ProviderEvent(PROVIDER, own_id, kind, reference, at, _money(refund, "amount"), details))
-    return events
-
-
-def _payout_event(event_type: ProviderEventType) -> _Handler:
-    def build(event_id: str, at: datetime, payout: _Json) -> list[ProviderEvent]:
-        details = _details(payout, "failure_reason")
-        amount = _money(payout, "amount")
-        return [ProviderEvent(PROVIDER, event_id, event_type, _text(payout, "id"), at, amount, details)]
-
-    return build
-
-
-_Handler = Callable[[str, datetime, _Json], list[ProviderEvent]]
-_HANDLERS: Final[dict[str, _Handler]] = {
-    "checkout.session.completed": _checkout_event(ProviderEventType.PAYMENT_SUCCEEDED, paid_only=True),
-    "checkout.session.async_payment_succeeded": _checkout_event(ProviderEventType.PAYMENT_SUCCEEDED),
-    "checkout.session.async_payment_failed": _checkout_event(ProviderEventType.PAYMENT_FAILED),
-    "checkout.session.expired": _checkout_event(ProviderEventType.PAYMENT_EXPIRED),
-    "charge.refunded": _refund_events,
-    "refund.created": _refund_events,
-    "refund.updated": _refund_events,
-    "refund.failed": _refund_events,
-    "payout.paid": _payout_event(ProviderEventType.PAYOUT_SETTLED),
-    "payout.failed": _payout_event(ProviderEventType.PAYOUT_FAILED),
-    "payout.canceled": _payout_event(ProviderEventType.PAYOUT_FAILED),
-}
-
-
-# --- values on the wire ------------------------------------------------------------------------
+# --- values we send ----------------------------------------------------------------------------
 
 
 def _form(params: Mapping[Any, Any], prefix: str = "") -> dict[str, str]:
@@ -371,97 +231,7 @@ def _idempotency_key(operation: str, tenant_id: str, object_id: str) -> str:
     return f"payments-core/{operation}/{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def _answer(response: httpx.Response) -> _Json:
-    if not response.is_success:
-        raise _refusal(response)
-    try:
-        body = response.json()
-    except ValueError:
-        raise _unreadable() from None
-    if not isinstance(body, dict):
-        raise _unreadable()
-    return body
-
-
-def _refusal(response: httpx.Response) -> DomainError:
-    """Stripe's verdict on a request as a domain error, keeping only vocabulary from its answer."""
-    status = response.status_code
-    reasons = {401: "credentials", 403: "permissions", 409: "conflict"}
-    if status in reasons or not 400 <= status < 500:
-        reason = reasons.get(status, f"status {status}")
-        return ProviderUnavailable(
-            f"the stripe provider refused the call ({reason})", provider=PROVIDER, reason=reason
-        )
-    facts = {"provider": PROVIDER, **_error_facts(response)}
-    code = facts.get("code", "")
-    if status == 404:
-        return NotFound("stripe does not know that object", **facts)
-    if facts.get("type") == "idempotency_error":
-        return IdempotencyConflict("the stripe idempotency key was used for another request", **facts)
-    if facts.get("type") == "card_error":
-        return InvalidOperation("stripe declined the card", **facts)
-    if code in {"amount_too_small", "amount_too_large"}:
-        return InvalidAmount("stripe refused the amount", **facts)
-    if code.startswith("parameter_") or code == "url_invalid":
-        return ValidationError("stripe refused a parameter", **facts)
-    return InvalidOperation("stripe refused the request", **facts)
-
-
-def _error_facts(response: httpx.Response) -> dict[str, str]:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    facts: dict[str, str] = {}
-    if isinstance(error, dict):
-        for name in ("type", "code", "decline_code"):
-            value = _vocabulary(error.get(name))
-            if value:
-                facts[name] = value
-    request_id = response.headers.get("Request-Id", "")
-    if _REQUEST_ID.fullmatch(request_id):
-        facts["request_id"] = request_id
-    return facts
-
-
-def _details(subject: _Json, reason_key: str, **extra: str) -> dict[str, str]:
-    """A refund's or payout's status and failure code, as the core keeps them; never free text."""
-    details = {**extra, "status": _vocabulary(subject.get("status")) or "unknown"}
-    reason = _vocabulary(subject.get("failure_reason") or subject.get("failure_code"))
-    if reason:
-        details[reason_key] = reason
-    return details
-
-
-def _vocabulary(value: object) -> str | None:
-    """`value` if it is a Stripe enum or code (lower-case word), else None: free text never passes."""
-    return value if isinstance(value, str) and _VOCABULARY.fullmatch(value) else None
-
-
 def _object_id(value: str) -> str:
     if not _OBJECT_ID.fullmatch(value):
         raise ValidationError("not a stripe object id", provider=PROVIDER)
     return value
-
-
-def _text(payload: _Json, name: str, *, answer: bool = False) -> str:
-    """A field the object must have; missing from Stripe's answer (`answer`), as if none came."""
-    value = payload.get(name)
-    if isinstance(value, str) and value:
-        return value
-    if answer:
-        raise _unreadable()
-    raise ValidationError(f"the stripe object has no {name}", provider=PROVIDER)
-
-
-def _unreadable() -> ProviderUnavailable:
-    return ProviderUnavailable(
-        "the stripe provider answered unreadably", provider=PROVIDER, reason="malformed answer"
-    )
-
-
-def _money(payload: _Json, name: str) -> Money:
-    amount, currency = payload.get(name), payload.get("currency")
-    if type(amount) is not int or not isinstance(currency, str):
-        raise ValidationError(f"the stripe object has no valid {name}", provider=PROVIDER)
-    return Money(amount, currency.upper())
