@@ -124,6 +124,8 @@ def test_the_idempotency_key_reaches_the_core(api):
         ({"amount": 0}, "INVALID_AMOUNT"),
         ({"amount": -100}, "INVALID_AMOUNT"),
         ({"amount": 99.5}, "INVALID_AMOUNT"),
+        ({"amount": "10.00"}, "INVALID_AMOUNT"),
+        ({"amount": 1000.0}, "INVALID_AMOUNT"),
         ({"amount": 2**53}, "INVALID_AMOUNT"),
         ({"amount": 10**30}, "INVALID_AMOUNT"),
         ({"amount": "ten"}, "INVALID_PARAMETER"),

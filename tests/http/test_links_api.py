@@ -136,6 +136,8 @@ def test_a_slug_taken_by_another_tenant_is_a_conflict(api):
         ({"amount": 0}, "INVALID_AMOUNT"),
         ({"amount": -9900}, "INVALID_AMOUNT"),
         ({"amount": 99.5}, "INVALID_AMOUNT"),
+        ({"amount": "10.00"}, "INVALID_AMOUNT"),
+        ({"amount": 1000.0}, "INVALID_AMOUNT"),
         ({"amount": 10**30}, "INVALID_AMOUNT"),
         ({"amount": "lots"}, "INVALID_PARAMETER"),
         ({"currency": "XYZ"}, "INVALID_CURRENCY"),

@@ -127,6 +127,8 @@ def test_the_same_idempotency_key_replays_and_another_body_is_refused(api):
         ({"amount": 0}, "INVALID_AMOUNT"),
         ({"amount": -100}, "INVALID_AMOUNT"),
         ({"amount": 12.5}, "INVALID_AMOUNT"),
+        ({"amount": "10.00"}, "INVALID_AMOUNT"),
+        ({"amount": 1000.0}, "INVALID_AMOUNT"),
         ({"amount": 9901}, "INVALID_AMOUNT"),
         ({"amount": 10**30}, "INVALID_AMOUNT"),
         ({"amount": "ten"}, "INVALID_PARAMETER"),

@@ -2,7 +2,8 @@
 
 Invariants
 - An amount is exact or refused: a fraction of a minor unit, a non-finite or an out-of-range
-  number is `INVALID_AMOUNT`, never rounded (`minor_units`, shared by the seed-003 controllers).
+  number, or one written with a decimal point (`"10.00"`), is `INVALID_AMOUNT`, never rounded or
+  guessed (`minor_units`, shared by the seed-003 controllers).
 - The core decides everything else: the `payments:write` scope, MFA step-up for a person (an API
   key may create, server to server), the input rules and the provider call. A refused request
   stores nothing.
@@ -56,11 +57,17 @@ class CreateSessionBody(msgspec.Struct, rename="camel"):
 
 def minor_units(amount: Decimal, currency: str) -> Money:
     """Seed 003's integer minor units as Money. Decoded as a Decimal so that `99.5` is refused with
-    `INVALID_AMOUNT` rather than truncated; the range is checked before any conversion to int."""
+    `INVALID_AMOUNT` rather than truncated; the range is checked before any conversion to int.
+    An amount written with a decimal point (`"10.00"`, `10.0`) is refused even when whole: its
+    writer may mean 10.00 in major units, and guessing would charge a hundredth of it."""
     if not amount.is_finite() or abs(amount) > MAX_MINOR:
         raise InvalidAmount("amount is out of range", field="amount", maximum=MAX_MINOR)
-    if amount != amount.to_integral_value():
-        raise InvalidAmount("amount is a whole number of minor units (9900 is 99.00)", field="amount")
+    exponent = amount.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < 0:
+        raise InvalidAmount(
+            "amount is a whole number of minor units, written without a decimal point (9900 is 99.00)",
+            field="amount",
+        )
     return Money(int(amount), currency)
 
 
