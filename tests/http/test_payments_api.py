@@ -74,6 +74,19 @@ def test_refund_with_an_idempotency_key_replays_the_first_answer(api):
     assert other.status_code == 400 and error_code(other) == "IDEMPOTENCY_KEY_REUSED"
 
 
+def test_a_refund_asked_with_an_amount_is_refused_rather_than_made_whole(api):
+    """Seed 004's refund is of the whole payment: an amount sent to it is refused, never ignored."""
+    acme = api.tenant()
+    acme.paid_payment("100.00")
+    paid = acme.paid_payment("50.00")
+    for body in ({"amount": 1000}, {"reason": "damaged", "amount": 1000}):
+        refused = api.post(f"/payments/{paid}/refund", json=body, headers=acme.headers())
+        assert refused.status_code == 400, refused.text
+        assert error_code(refused) == "INVALID_PARAMETER"
+        assert "amount" in refused.text
+    assert api.get(f"/payments/{paid}", headers=acme.headers()).json()["status"] == "completed"
+    assert api.core.refunds.list_refunds(acme.principal(), paid) == []
+
 def test_messages_follow_accept_language(api):
     acme = api.tenant()
     response = api.get("/payments/pay_missing", headers=acme.headers(**{"Accept-Language": "pt-BR,pt;q=0.9"}))

@@ -15,7 +15,11 @@ from payments_core.services.payments import parse_payment_status
 from payments_core.services.views import view_payment
 
 
-class ReasonBody(msgspec.Struct):
+class ReasonBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Seed 004's cancel and refund take a reason and nothing else. Another field is refused, not
+    ignored: `{"amount": 6000}` sent to refund part of a payment must not refund all of it (a
+    partial refund is `POST /refunds` with its amount)."""
+
     reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 
