@@ -87,6 +87,7 @@ def test_a_refund_asked_with_an_amount_is_refused_rather_than_made_whole(api):
     assert api.get(f"/payments/{paid}", headers=acme.headers()).json()["status"] == "completed"
     assert api.core.refunds.list_refunds(acme.principal(), paid) == []
 
+
 def test_messages_follow_accept_language(api):
     acme = api.tenant()
     response = api.get("/payments/pay_missing", headers=acme.headers(**{"Accept-Language": "pt-BR,pt;q=0.9"}))
