@@ -150,6 +150,17 @@ def test_bad_input_is_refused_and_changes_nothing(api, change, code):
     assert snapshot(api, acme, paid) == before
 
 
+@pytest.mark.parametrize("field", ["amount_cents", "refundAmount", "Amount"])
+def test_an_amount_under_another_name_is_refused_not_read_as_a_whole_refund(api, field):
+    acme, paid = funded(api)
+    before = snapshot(api, acme, paid)
+    response = api.post("/refunds", json={"paymentId": paid, field: 100}, headers=acme.headers())
+    assert response.status_code == 400, response.text
+    assert error_code(response) == "INVALID_PARAMETER"
+    assert field in response.text
+    assert snapshot(api, acme, paid) == before
+
+
 @pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"amount": 100}'])
 def test_malformed_or_incomplete_json_is_400_and_changes_nothing(api, content):
     acme, paid = funded(api)

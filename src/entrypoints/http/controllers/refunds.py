@@ -43,7 +43,10 @@ OptionalMinorUnits = Annotated[
 PaymentId = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 
 
-class CreateRefundBody(msgspec.Struct, rename="camel"):
+class CreateRefundBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """Seed 003's body. An absent amount refunds all that is left, so a field this body does not
+    know (`amount_cents`, `refundAmount`) is refused rather than ignored into a whole refund."""
+
     payment_id: PaymentId
     amount: OptionalMinorUnits = None
     reason: str | None = None
