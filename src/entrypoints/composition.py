@@ -200,18 +200,13 @@ def _pesapal_answers(pesapal: PesapalProvider) -> dict[tuple[CheckKind, str], An
 
 def _sandbox_answers(sandbox: SandboxProvider) -> dict[tuple[CheckKind, str], Answer]:
     """Everything the sandbox makes: a checkout (asked by its session's reference), a direct
-    payment (a PSE one waits), a refund or a payout told to wait."""
-    kinds = {
-        CheckKind.CHECKOUT: "checkout",
-        CheckKind.PAYMENT: "payment",
-        CheckKind.REFUND: "refund",
-        CheckKind.PAYOUT: "payout",
-    }
+    payment (a PSE one waits), a refund or a payout told to wait. The sandbox names its kinds as
+    the janitor's check kinds are named."""
 
     def made(check: PendingCheck) -> ProviderVerdict | None:
-        return _verdict(sandbox.outcome(kinds[check.kind], check.reference))
+        return _verdict(sandbox.outcome(check.kind.value, check.reference))
 
-    return {(kind, "sandbox"): made for kind in kinds}
+    return {(kind, "sandbox"): made for kind in CheckKind}
 
 
 def provider_status_query(providers: Mapping[str, PaymentProvider]) -> StatusTable:
