@@ -15,7 +15,8 @@ Invariants
 - `find_run` takes a transaction-scoped advisory lock on (tenant, provider, digest): two runs of the
   same statement at once run one after the other, and the second finds the first.
 - A run or break id PostgreSQL cannot hold as text (a NUL, a lone surrogate) names nothing and is
-  answered None before any SQL, as the payment read answers it (`views`): simply not found.
+  answered None before any SQL, as the payment read answers it (both ask `rows.storable`): simply
+  not found.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ from psycopg.types.json import Jsonb
 from adapters.postgres import recon_sql as q
 from adapters.postgres.codec import dump, load, to_json
 from adapters.postgres.recon_staging import STAGE_TABLE, stage_csv
-from adapters.postgres.rows import Scope, guarded
-from adapters.postgres.views import storable
+from adapters.postgres.rows import Scope, guarded, storable
 from payments_core.model.reconciliation import (
     Break,
     BreakKind,

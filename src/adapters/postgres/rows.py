@@ -246,3 +246,16 @@ def paged(found: LiteralString, order: LiteralString) -> sql.Composed:
            FROM (VALUES (1)) AS one LEFT JOIN page ON true
            ORDER BY page.n"""
     ).format(found=sql.SQL(found), order=sql.SQL(order))
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can hold `text` as a text value."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

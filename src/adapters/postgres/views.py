@@ -34,7 +34,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres.codec import load
-from adapters.postgres.rows import guarded
+from adapters.postgres.rows import guarded, storable
 from payments_core.model.payments import Payment
 
 PAYMENTS_SQL: Final[LiteralString] = "SELECT id, doc FROM payments WHERE tenant_id = %s AND id = ANY(%s)"
@@ -149,16 +149,3 @@ class PostgresPaymentViews:
     async def _connection_pool(self) -> AsyncConnectionPool[Any]:
         """This loop's pool (for tests of the connections' own settings)."""
         return (await self._reader()).pool
-
-
-def storable(text: str) -> bool:
-    """Whether PostgreSQL can hold `text` as a text value."""
-    if "\x00" in text:
-        return False
-    if text.isascii():
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
