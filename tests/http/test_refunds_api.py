@@ -157,7 +157,7 @@ def test_an_amount_under_another_name_is_refused_not_read_as_a_whole_refund(api,
     response = api.post("/refunds", json={"paymentId": paid, field: 100}, headers=acme.headers())
     assert response.status_code == 400, response.text
     assert error_code(response) == "INVALID_PARAMETER"
-    assert field in response.text
+    assert response.json()["error"]["details"]["field"] == field
     assert snapshot(api, acme, paid) == before
 
 

@@ -25,8 +25,9 @@ from entrypoints.http.i18n import language_of, message_for
 from payments_core.errors import DomainError
 
 log = logging.getLogger("payments.http")
-# Litestar names a missing body field only in its message: "Object missing required field `amount`".
-_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+# Litestar names a missing or unexpected body field only in its message ("Object missing required
+# field `amount`", "Object contains unknown field `amount`"); its key is the whole body.
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
 
 STATUS_OF_CODE: Final[Mapping[str, int]] = {
     "INVALID_PARAMETER": 400,
@@ -117,8 +118,8 @@ def handle_validation(request: Request[Any, Any, Any], error: ValidationExceptio
         if not isinstance(item, dict):
             continue
         key, problem = str(item.get("key", "")), str(item.get("message", ""))
-        missing = _MISSING_FIELD.search(problem)
-        fields.append({"field": missing.group(1) if key == "data" and missing else key, "problem": problem})
+        named = _NAMED_FIELD.search(problem)
+        fields.append({"field": named.group(1) if key == "data" and named else key, "problem": problem})
     details: dict[str, Any] = {"errors": fields} if fields else {}
     if fields:
         details["field"] = fields[0]["field"]
