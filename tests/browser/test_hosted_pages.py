@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import attrs
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import JavascriptException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
@@ -40,14 +40,15 @@ def page_text(browser: WebDriver) -> str:
 
 
 def heading(browser: WebDriver) -> str:
-    headings = browser.find_elements(By.TAG_NAME, "h1")
-    return str(headings[0].text) if headings else ""
+    """The page's first heading as shown, read in one script: no element handle is kept between
+    finding the heading and reading it, so a navigation in between cannot leave it stale."""
+    return str(browser.execute_script("const h = document.querySelector('h1'); return h ? h.innerText : '';"))
 
 
 def wait_for_heading(browser: WebDriver, expected: str) -> None:
-    """Wait until the page after a navigation shows `expected` as its heading (the old page's
-    heading may go stale while it is read)."""
-    waiting = WebDriverWait(browser, NAVIGATION_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
+    """Wait until the page after a navigation shows `expected` as its heading (a script run while
+    the old page is torn down may fail: it is run again)."""
+    waiting = WebDriverWait(browser, NAVIGATION_SECONDS, ignored_exceptions=(JavascriptException,))
     waiting.until(
         lambda driver: heading(driver) == expected,
         message=f"expected the page headed {expected!r}",
