@@ -143,15 +143,9 @@ def _janitor(args: argparse.Namespace) -> int:
 
 def _reconcile(args: argparse.Namespace) -> int:
     from entrypoints.composition import postgres_core  # noqa: PLC0415
-    from entrypoints.config import reconcile_session_settings  # noqa: PLC0415
     from entrypoints.reconcile import run  # noqa: PLC0415
 
-    try:
-        settings = reconcile_session_settings()
-    except ValueError as error:
-        print(f"bad input: {error}", file=sys.stderr)
-        return 2
-    with postgres_core(session_settings=settings) as (core, _):
+    with postgres_core() as (core, _):
         return run(args, core, core.tenants.tenant_ids)
 
 

@@ -303,17 +303,14 @@ def in_memory_core(
 
 
 @contextmanager
-def postgres_core(
-    sandbox_secret: str | None = None, session_settings: Mapping[str, str] | None = None
-) -> Iterator[tuple[PaymentsCore, SandboxProvider]]:
+def postgres_core(sandbox_secret: str | None = None) -> Iterator[tuple[PaymentsCore, SandboxProvider]]:
     """The core on PostgreSQL (migrated first); the pool and an embedded server stop on exit.
-    `session_settings` are given to every connection of the pool as it opens. For the commands
-    that serve no sandbox (worker, janitor, reconcile): their janitor does not ask it."""
+    For the commands that serve no sandbox (worker, janitor, reconcile): their janitor does not ask it."""
     database = open_database()
     pool = None
     try:
         migrate(database.url)
-        pool = make_pool(database.url, session_settings=session_settings)
+        pool = make_pool(database.url)
         clock = SystemClock()
         yield wire_core(
             PostgresUnitOfWorkFactory(pool, clock),

@@ -15,15 +15,11 @@
   `/api/v1/stripe/{url_id}/webhook` verifies with the tenant's `webhook_secret`);
   `PAYMENTS_PUBLIC_URL`, the base URL providers call back (M-Pesa callbacks, Pesapal IPNs,
   MercadoPago notifications) unless a tenant's configuration names its own.
-- `PAYMENTS_RECON_TEMP_BUFFERS` (default `512MB`): the memory each PostgreSQL session of
-  `payments reconcile` may keep for its temporary tables (the statement and the records it is
-  matched with), held by the server only while the command runs; `0` keeps PostgreSQL's default.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,8 +32,6 @@ from adapters.crypto.secret_box import FernetSecretBox
 from adapters.postgres.server import payments_home
 
 DEFAULT_PUBLIC_URL: Final = "http://127.0.0.1:8000"
-DEFAULT_RECON_TEMP_BUFFERS: Final = "512MB"
-_MEMORY_SIZE: Final = re.compile(r"[1-9][0-9]{0,5}MB|[1-9][0-9]{0,2}GB|0")
 
 
 @attrs.frozen
@@ -113,14 +107,3 @@ def token_settings(environ: Mapping[str, str] | None = None) -> TokenSettings:
         payments_home() / "jwt.secret", secrets.token_urlsafe(48)
     )
     return TokenSettings(secret=secret, issuer=issuer, audience=audience)
-
-
-def reconcile_session_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The settings of `payments reconcile`'s sessions. Its temporary tables hold a statement and
-    the records it meets (hundreds of MB at a million lines): in the session's own buffers rather
-    than written out and read back through the operating system (9.6 -> 8.9 s at 1M lines)."""
-    env = os.environ if environ is None else environ
-    size = env.get("PAYMENTS_RECON_TEMP_BUFFERS", "").strip() or DEFAULT_RECON_TEMP_BUFFERS
-    if not _MEMORY_SIZE.fullmatch(size):
-        raise ValueError("PAYMENTS_RECON_TEMP_BUFFERS must be a size such as 512MB or 1GB (or 0)")
-    return {} if size == "0" else {"temp_buffers": size}

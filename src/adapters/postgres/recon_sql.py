@@ -41,7 +41,7 @@ FROM recon_stage"""  # noqa: S608 - constants only
 
 # Lines sharing (type, external id): all but the first are duplicates. One hash aggregate.
 FIRSTS: Final = """
-CREATE TEMP TABLE recon_firsts ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_firsts AS
     SELECT type, external_id, min(line_number) AS first_line, count(*) AS lines
     FROM recon_stage GROUP BY type, external_id HAVING count(*) > 1;
 ANALYZE recon_firsts"""
@@ -57,7 +57,7 @@ FROM recon_firsts"""  # noqa: S608 - constants only
 # sort the million to group them).
 FIRST_LINE: Final = "f.first_line IS NULL OR f.first_line = s.line_number"
 PAYOUTS: Final = f"""
-CREATE TEMP TABLE recon_payouts ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_payouts AS
     SELECT s.payout_id, count(*) FILTER (WHERE {FIRST_LINE}) AS lines,
            sum(s.net) FILTER (WHERE {FIRST_LINE}) AS net,
            min(s.currency) FILTER (WHERE {FIRST_LINE}) AS low_currency,
@@ -108,9 +108,11 @@ def _records(where: str) -> str:
 
 # The records created within the period. The rows are many and the work on each (a join, the jsonb
 # fields) is more than handing it over: worth parallel workers where the server has them.
-RECORDS: Final = f"CREATE TEMP TABLE recon_records ON COMMIT DROP AS {_records(IN_PERIOD)}"
-PARALLEL: Final = "SET LOCAL parallel_tuple_cost = 0.01"
-SERIAL: Final = "RESET parallel_tuple_cost"
+RECORDS: Final = f"CREATE UNLOGGED TABLE recon_records AS {_records(IN_PERIOD)}"
+# The join with the lines needs their number to put the smaller side in the hash.
+ANALYZE_RECORDS: Final = (
+    "SET LOCAL default_statistics_target = 10; ANALYZE recon_records; RESET default_statistics_target"
+)
 
 LINE_COLUMNS: Final = (
     "l.line_number, l.type, l.external_id, l.reference, l.gross, l.fee, l.net, l.currency, l.occurred_at, "
@@ -176,7 +178,7 @@ LINES: Final = f"""
 # The filter is `FOUND IS NOT NULL` as plain comparisons, evaluated on every row: a refund's or a
 # withdrawal's fee is NULL, so `r.fee <> l.fee` tests a payment's fee only, as `FOUND` does.
 ODD: Final = f"""
-CREATE TEMP TABLE recon_odd ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_odd AS
 SELECT CASE WHEN r.id IS NULL THEN CASE WHEN l.kind IS NULL THEN 'dup' WHEN l.kind = 'settlement'
                                        THEN 'settlement' ELSE 'loose' END
             WHEN l.line_number IS NULL THEN 'free' ELSE 'pair' END AS what,
@@ -198,7 +200,7 @@ FROM recon_odd"""
 # Each settlement against its items (`payments_core.matching.check_settlement`), with what it settles.
 SAME_CURRENCY: Final = "p.low_currency = l.currency AND p.high_currency = l.currency"
 SETTLEMENTS: Final = f"""
-CREATE TEMP TABLE recon_settlements ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_settlements AS
 SELECT {LINE_COLUMNS}, p.lines AS settles_lines, CASE WHEN {SAME_CURRENCY} THEN p.net END AS settles_net,
        CASE WHEN NOT ({SAME_CURRENCY}) THEN 'currency_mismatch'
             WHEN l.gross + p.net <> 0 THEN 'amount_mismatch' END AS found,
@@ -210,7 +212,7 @@ CLEAN_SETTLEMENTS: Final = "SELECT count(*) FROM recon_settlements WHERE found I
 # Names a line gives that nothing in the period answers: the provider id of a line without a
 # record, the reference of a line that names no record of its kind by our id.
 UNNAMED: Final = """
-CREATE TEMP TABLE recon_unnamed ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_unnamed AS
     SELECT o.external_id AS name FROM recon_odd o WHERE o.what = 'loose'
     UNION
     SELECT o.reference FROM recon_odd o
@@ -225,23 +227,23 @@ NAMED_WHERE: Final = (
     'OR x.id IN (SELECT name COLLATE "C" FROM recon_unnamed)) '
     f"AND NOT ({IN_PERIOD})"
 )
-NAMED: Final = f"CREATE TEMP TABLE recon_named ON COMMIT DROP AS {_records(NAMED_WHERE)}"
+NAMED: Final = f"CREATE UNLOGGED TABLE recon_named AS {_records(NAMED_WHERE)}"
 
 # The provider ids the one-pass first tier may have answered wrongly: those of the named
 # records, and (when the tallies show a line met several records) those shared in the period.
 DISPUTED: Final = """
-CREATE TEMP TABLE recon_disputed ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_disputed AS
     SELECT kind, provider_reference FROM recon_named WHERE provider_reference IS NOT NULL
     UNION
     SELECT kind, provider_reference FROM recon_records
     WHERE %(shared)s AND provider_reference IS NOT NULL
     GROUP BY kind, provider_reference HAVING count(*) > 1"""
 DISPUTED_LINES: Final = f"""
-CREATE TEMP TABLE recon_disputed_lines ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_disputed_lines AS
     SELECT l.* FROM ({LINES}) AS l
     JOIN recon_disputed d ON d.kind = l.kind AND d.provider_reference = l.external_id"""  # noqa: S608
 DISPUTED_RECORDS: Final = """
-CREATE TEMP TABLE recon_disputed_records ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_disputed_records AS
     SELECT r.*, false AS named FROM recon_records r
     JOIN recon_disputed d ON d.kind = r.kind AND d.provider_reference = r.provider_reference
     UNION ALL
@@ -257,7 +259,7 @@ DELETE FROM recon_odd o USING recon_disputed d
 WHERE o.what IN ('loose', 'pair') AND o.kind = d.kind AND o.external_id = d.provider_reference;
 DELETE FROM recon_odd o USING recon_disputed d
 WHERE o.what = 'free' AND o.r_kind = d.kind AND o.r_reference = d.provider_reference;
-CREATE TEMP TABLE recon_redone ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_redone AS
     SELECT DISTINCT ON (l.line_number) 'pair'::text AS what, l.first_line, {LINE_COLUMNS}, l.kind, l.size,
            {RECORD_AS}, {FOUND} AS found, {DIFFERENCE} AS difference
     FROM recon_disputed_lines l
@@ -276,11 +278,11 @@ CLEAN_REDONE: Final = "SELECT count(*) FROM recon_redone WHERE found IS NULL"
 # left: by our reference (one line per record, the lowest line wins), then by amount + currency +
 # time, rank by rank. Each pair is judged as it is made, and keeps its line and record.
 LATER: Final = f"""
-CREATE TEMP TABLE recon_loose ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_loose AS
     SELECT {LINE_NAMES}, kind, size FROM recon_odd WHERE what = 'loose';
-CREATE TEMP TABLE recon_free ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_free AS
     SELECT {RECORD_FROM_ODD} FROM recon_odd o WHERE o.what = 'free';
-CREATE TEMP TABLE recon_later_pairs ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_later_pairs AS
     SELECT DISTINCT ON (r.kind, r.id) {LINE_COLUMNS}, {RECORD_AS},
            {FOUND} AS found, {DIFFERENCE} AS difference
     FROM recon_loose l JOIN recon_free r ON r.kind = l.kind AND r.id = l.reference COLLATE "C"
@@ -335,7 +337,7 @@ ORDER BY 1, line_order, kind_order, id_order"""  # noqa: S608
 # The breaks are written where they are found: only their counts come back to Python. A line has
 # at most one break, so a settlement's is found by its line number.
 WRITE_BREAKS: Final = f"""
-CREATE TEMP TABLE recon_breaks ON COMMIT DROP AS
+CREATE UNLOGGED TABLE recon_breaks AS
 SELECT row_number() OVER (ORDER BY part, line_order, kind_order, id_order) AS n, found.*
 FROM ({BREAKS}) AS found;
 INSERT INTO reconciliation_breaks (tenant_id, id, run_id, kind, status, doc)
@@ -362,10 +364,9 @@ PER_KIND: Final = """
 SELECT coalesce(jsonb_object_agg(kind, n), '{}')
 FROM (SELECT kind, count(*) AS n FROM recon_breaks GROUP BY kind) AS per_kind"""
 
-TEMPORARY_TABLES: Final = (
+WORK_TABLES: Final = (
     "recon_breaks", "recon_settlements", "recon_payouts", "recon_later_pairs", "recon_loose", "recon_free",
     "recon_redone",
     "recon_disputed_records", "recon_disputed_lines", "recon_disputed", "recon_named", "recon_unnamed",
     "recon_odd", "recon_records", "recon_firsts", "recon_stage",
 )  # fmt: skip
-DROP_ALL: Final = "DROP TABLE IF EXISTS " + ", ".join(TEMPORARY_TABLES)

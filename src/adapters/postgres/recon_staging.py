@@ -31,7 +31,7 @@ PROGRESS_EVERY: Final = 10_000
 SAVEPOINT: Final = "recon_plain_csv"
 
 STAGE_TABLE: Final = """
-CREATE TEMP TABLE recon_stage (
+CREATE UNLOGGED TABLE recon_stage (
     line_number bigint NOT NULL,
     type text NOT NULL,
     external_id text NOT NULL,
@@ -42,7 +42,7 @@ CREATE TEMP TABLE recon_stage (
     currency text NOT NULL,
     occurred_at timestamptz NOT NULL,
     payout_id text{checks}
-) ON COMMIT DROP"""
+)"""
 # What the parser refuses and the conversion would otherwise let through.
 CHECKS: Final = f""",
     CHECK (gross - fee = net),
@@ -91,8 +91,7 @@ def _stage(conn: psycopg.Connection[Any], plain: PlainCsv, progress: Progress | 
     columns = [sql.Identifier(f"c{i}") for i in range(plain.width)]
     conn.execute(
         sql.SQL(
-            "CREATE TEMP TABLE recon_raw (n bigint GENERATED ALWAYS AS IDENTITY (CACHE 10000), {}) "
-            "ON COMMIT DROP"
+            "CREATE UNLOGGED TABLE recon_raw (n bigint GENERATED ALWAYS AS IDENTITY (CACHE 10000), {})"
         ).format(sql.SQL(", ").join(sql.SQL("{} text").format(c) for c in columns))
     )
     lines = _copy(conn, plain, sql.SQL(", ").join(columns), progress)
@@ -156,15 +155,15 @@ def _convert(conn: psycopg.Connection[Any], plain: PlainCsv) -> sql.Composed:
     ]
     when = _column(plain.time_column)
     return sql.SQL(
-        "CREATE TEMP TABLE recon_stage ON COMMIT DROP AS "
+        "CREATE UNLOGGED TABLE recon_stage AS "
         "SELECT n + 1 AS line_number, {type}::text AS type, "
         "(CASE WHEN {type} = 'charge' THEN coalesce({charge_ids}) ELSE coalesce({ids}) END)::text "
         "AS external_id, "
         "{reference}::text AS reference, {gross} AS gross, {fee} AS fee, {net} AS net, "
         "{currency}::text AS currency, "
-        "CASE WHEN length({when}) = 19 AND moment::text = {when} "
-        "THEN moment AT TIME ZONE 'UTC' END AS occurred_at, {payout_id}::text AS payout_id "
-        "FROM (SELECT *, {when}::timestamp AS moment FROM recon_raw OFFSET 0) AS raw"
+        "CASE WHEN length({when}) = 19 AND {when}::timestamp::text = {when} "
+        "THEN {when}::timestamp AT TIME ZONE 'UTC' END AS occurred_at, {payout_id}::text AS payout_id "
+        "FROM recon_raw"
     ).format(
         type=line_type,
         charge_ids=sql.SQL(", ").join(map(_column, plain.charge_external_id_columns)),

@@ -3,9 +3,10 @@
 Invariants
 - The answers are `payments_core.matching`'s for the same lines, records and rules; the shared
   suite holds both stores to identical breaks, in the same order.
-- The lines are COPied into a temporary table of the run's own transaction (dropped at its end),
-  so concurrent runs never meet and a failed run leaves nothing. Memory stays flat: lines stream
-  from the parser into COPY (or a plain CSV file streams into COPY raw and is converted in SQL:
+- The lines are COPied into a work table of the run's own transaction, in a schema only it sees
+  and drops before it commits (`recon_workspace`), so concurrent runs never meet and a failed run
+  leaves nothing; unlike a temporary table, parallel workers may read it. Memory stays flat: lines
+  stream from the parser into COPY (or a plain CSV file streams into COPY raw and is converted in SQL:
   `recon_staging`), and only breaks come back to Python.
 - Records are read only for this tenant and provider, with row-level security backing the filter.
 - Matching passes over the million-row tables as few times as it can (`recon_sql` says how): the
@@ -32,6 +33,7 @@ from psycopg.types.json import Jsonb
 from adapters.postgres import recon_sql as q
 from adapters.postgres.codec import dump, load, to_json
 from adapters.postgres.recon_staging import STAGE_TABLE, stage_csv
+from adapters.postgres.recon_workspace import close_workspace, open_workspace
 from adapters.postgres.rows import Scope, guarded, storable
 from payments_core.model.reconciliation import (
     Break,
@@ -92,6 +94,7 @@ class PostgresReconciliation:
         count = 0
         with guarded():
             self._scope.enter(tenant_id)
+            open_workspace(self._conn)
             self._conn.execute("DROP TABLE IF EXISTS recon_stage")
             self._conn.execute(STAGE_TABLE.format(checks=""))
             with self._conn.cursor().copy("COPY recon_stage FROM STDIN") as copy:
@@ -113,6 +116,7 @@ class PostgresReconciliation:
     def stage_csv(self, tenant_id: str, plain: PlainCsv, progress: Progress | None = None) -> int | None:
         with guarded():
             self._scope.enter(tenant_id)
+            open_workspace(self._conn)
             self._conn.execute("DROP TABLE IF EXISTS recon_stage")
             count = stage_csv(self._conn, plain, progress)
             if count is None:
@@ -140,9 +144,8 @@ class PostgresReconciliation:
             script.execute(q.FIRSTS)
             duplicate_records, duplicate_others = self._one(q.DUPLICATES)
             script.execute(q.PAYOUTS, {"named": bool(names_payouts)})
-            self._conn.execute(q.PARALLEL)
             records = script.execute(q.RECORDS, params).rowcount  # CREATE TABLE AS answers its rows
-            self._conn.execute(q.SERIAL)
+            self._conn.execute(q.ANALYZE_RECORDS)
             script.execute(q.ODD)
             loose, free, judged, settlements = self._one(q.TALLIES)
             tally = Tally(loose, free, judged, records, record_lines - duplicate_records - settlements)
@@ -156,7 +159,7 @@ class PostgresReconciliation:
             clean += self._one(q.CLEAN_LATER)[0]
             script.execute(q.WRITE_BREAKS, params)
             per_kind = self._one(q.PER_KIND)[0]
-            self._conn.execute(q.DROP_ALL)
+            close_workspace(self._conn, q.WORK_TABLES)
         counts = {kind.value: int(per_kind.get(kind.value, 0)) for kind in BreakKind}
         informational = lines - record_lines - duplicate_others
         return MatchOutcome(int(lines), int(clean), int(informational), counts)

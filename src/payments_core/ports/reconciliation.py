@@ -1,7 +1,7 @@
 """The reconciliation store: runs, their breaks, and the matching engine that finds them.
 
 A store stages a run's statement lines and matches them against its own records and ledger, set-wise
-where it can (PostgreSQL: COPY into a temporary table, then SQL); the rules are those of
+where it can (PostgreSQL: COPY into a work table of the run, then SQL); the rules are those of
 `payments_core.matching`, which the in-memory store runs as is. Everything a run writes belongs to
 the unit of work it was called in, so a failed run leaves nothing.
 """

@@ -1,0 +1,142 @@
+"""A reconciliation run's work tables: unlogged, in a schema only its transaction sees, gone after.
+
+The sessions here are the pool's, acting as the app role, as the batch's are.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from adapters.postgres.pool import make_pool
+from adapters.postgres.recon_workspace import close_workspace, open_workspace
+from adapters.postgres.reconciliation import PostgresReconciliation
+from adapters.postgres.rows import Scope
+from payments_core.model.reconciliation import MatchRules, StagedLine
+from tests.adapters.postgres.test_parallel_rls import force_parallel
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+WORKSPACES = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'recon\\_run\\_%'"
+SETTINGS = "SELECT current_setting('search_path'), current_setting('parallel_tuple_cost')"
+
+
+@pytest.fixture
+def pool(pg_clone):
+    pool = make_pool(pg_clone(), max_size=2)
+    yield pool
+    pool.close()
+
+
+def where(conn: psycopg.Connection[Any], table: str) -> tuple[str, str]:
+    """The schema and persistence of the table `table` names on the search path."""
+    row = conn.execute(
+        "SELECT n.nspname, c.relpersistence FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = to_regclass(%s)",
+        (table,),
+    ).fetchone()
+    assert row is not None, table
+    return row[0], row[1]
+
+
+def workspaces(pool) -> int:
+    with pool.connection() as conn:
+        return conn.execute(WORKSPACES).fetchone()[0]
+
+
+def test_the_work_tables_are_unlogged_in_the_transactions_own_schema_and_go_with_it(pool):
+    with pool.connection() as conn:
+        before = conn.execute(SETTINGS).fetchone()
+        open_workspace(conn)
+        conn.execute("CREATE UNLOGGED TABLE recon_stage (n int)")
+        xid = conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
+        assert where(conn, "recon_stage") == (f"recon_run_{xid}", "u")
+        path, cost = conn.execute(SETTINGS).fetchone()
+        assert path == f'"recon_run_{xid}", {before[0]}'
+        assert float(cost) == 0.01
+        close_workspace(conn, ["recon_stage"])
+        assert conn.execute(SETTINGS).fetchone() == before
+        assert conn.execute("SELECT to_regclass('recon_stage')").fetchone() == (None,)
+        assert conn.execute(WORKSPACES).fetchone() == (0,)
+    assert workspaces(pool) == 0
+
+
+def test_opening_twice_in_one_transaction_is_one_workspace(pool):
+    with pool.connection() as conn:
+        open_workspace(conn)
+        path = conn.execute(SETTINGS).fetchone()[0]
+        open_workspace(conn)
+        assert conn.execute(SETTINGS).fetchone()[0] == path
+        assert conn.execute(WORKSPACES).fetchone() == (1,)
+        close_workspace(conn, [])
+    assert workspaces(pool) == 0
+
+
+def test_a_run_that_fails_leaves_nothing_behind(pool):
+    with pool.connection() as conn:
+        open_workspace(conn)
+        conn.execute("CREATE UNLOGGED TABLE recon_stage AS SELECT generate_series(1, 10) AS n")
+        conn.rollback()
+        assert conn.execute("SELECT to_regclass('recon_stage')").fetchone() == (None,)
+    assert workspaces(pool) == 0
+
+
+def test_two_runs_at_once_neither_waits_for_the_other(pool):
+    with pool.connection() as first, pool.connection() as second:
+        for n, conn in enumerate((first, second)):
+            conn.execute("SET LOCAL lock_timeout = '2s'")
+            open_workspace(conn)
+            conn.execute("CREATE UNLOGGED TABLE recon_stage (n int)")
+            conn.execute("INSERT INTO recon_stage VALUES (%s)", (n,))
+        assert where(first, "recon_stage")[0] != where(second, "recon_stage")[0]
+        for n, conn in enumerate((first, second)):
+            assert conn.execute("SELECT n FROM recon_stage").fetchall() == [(n,)]
+            close_workspace(conn, ["recon_stage"])
+    assert workspaces(pool) == 0
+
+
+def test_closing_refuses_while_a_table_it_was_not_told_of_is_left(pool):
+    with pool.connection() as conn:
+        open_workspace(conn)
+        conn.execute("CREATE UNLOGGED TABLE recon_stage (n int)")
+        conn.execute("CREATE UNLOGGED TABLE recon_forgotten (n int)")
+        with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+            close_workspace(conn, ["recon_stage"])
+        conn.rollback()
+    assert workspaces(pool) == 0
+
+
+def test_the_app_role_may_create_no_schema_of_its_own(pool):
+    with pool.connection() as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("payments_app",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE SCHEMA recon_run_mine")
+
+
+def test_parallel_workers_read_the_work_tables(pool):
+    with pool.connection() as conn:
+        open_workspace(conn)
+        conn.execute("CREATE UNLOGGED TABLE recon_stage AS SELECT generate_series(1, 5000) AS n")
+        force_parallel(conn)
+        query = "SELECT count(*), sum(n) FROM recon_stage"
+        plan = "\n".join(line for (line,) in conn.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {query}").fetchall())
+        assert "Gather" in plan and "Workers Launched: 0" not in plan, plan
+        assert conn.execute(query).fetchone() == (5000, 5000 * 5001 // 2)
+        conn.rollback()
+
+
+def test_staging_and_matching_leave_no_work_table_or_setting_behind(pool):
+    with pool.connection() as conn:
+        before = conn.execute(SETTINGS).fetchone()
+        store = PostgresReconciliation(conn, Scope(conn))
+        line = StagedLine(2, "charge", "ch_1", "pay_1", 100, 3, 97, "USD", T0)
+        assert store.stage("t1", [line]) == 1
+        outcome = store.match("t1", "sb", "run1", MatchRules(), T0)
+        assert outcome.counts["missing_in_ledger"] == 1
+        assert conn.execute(SETTINGS).fetchone() == before
+        assert conn.execute(WORKSPACES).fetchone() == (0,)
+        tables = conn.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'recon\\_%'").fetchone()
+        assert tables == (0,)
+        conn.rollback()
