@@ -35,11 +35,9 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from adapters.auth.tokens import JwtTokens
 from adapters.postgres.migrate import migrate
 from adapters.postgres.server import open_database
 from entrypoints import config
-from entrypoints.demo import run_demo
 from payments_core.errors import DomainError
 
 
@@ -72,6 +70,7 @@ def _tenant_create(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
+    from adapters.auth.tokens import JwtTokens  # noqa: PLC0415 - only this command signs tokens
     from entrypoints.serve import scopes_or_all  # noqa: PLC0415
 
     now = datetime.now(UTC)
@@ -214,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _janitor(args)
     if args.command == "reconcile":
         return _reconcile(args)
+    from entrypoints.demo import run_demo  # noqa: PLC0415 - the batch commands need none of it
+
     return run_demo(sys.stdout, in_memory=args.memory)
 
 
