@@ -141,11 +141,13 @@ def _janitor(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
+    from entrypoints.reconcile import fingerprint_soon, run  # noqa: PLC0415
+
+    fingerprint = fingerprint_soon(args.statement)
     from entrypoints.composition import postgres_core  # noqa: PLC0415
-    from entrypoints.reconcile import run  # noqa: PLC0415
 
     with postgres_core() as (core, _):
-        return run(args, core, core.tenants.tenant_ids)
+        return run(args, core, core.tenants.tenant_ids, fingerprint)
 
 
 def _serve(args: argparse.Namespace) -> int:

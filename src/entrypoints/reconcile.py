@@ -18,6 +18,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -58,14 +59,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-provider", help="the provider name for a generic statement's records")
 
 
-def run(args: argparse.Namespace, core: PaymentsCore, tenants: Callable[[], list[str]]) -> int:
+def fingerprint_soon(path: Path) -> Callable[[], tuple[str, int]]:
+    """Start reading the file's SHA-256 and line count on a thread, and answer the wait for them.
+
+    Hashing releases the GIL, so the read overlaps the command's start-up (its imports, the pool,
+    the migrations check) instead of following it: about 0.2 s of a million-line statement."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statement-digest")
+    future = executor.submit(_digest_and_lines, path)
+    executor.shutdown(wait=False)
+    return future.result
+
+
+def run(
+    args: argparse.Namespace,
+    core: PaymentsCore,
+    tenants: Callable[[], list[str]],
+    fingerprint: Callable[[], tuple[str, int]] | None = None,
+) -> int:
+    """`fingerprint`: the statement's digest and line count, when `fingerprint_soon` started them."""
     err = Console(stderr=True)
     try:
         tenant_id = _tenant(args.tenant, tenants)
         rules = MatchRules(
             window=timedelta(hours=args.window_hours), cutoff=timedelta(hours=args.cutoff_hours)
         )
-        digest, total = _digest_and_lines(args.statement)
+        digest, total = fingerprint() if fingerprint is not None else _digest_and_lines(args.statement)
         source = open_statement(args.provider, args.statement, **_options(args))
     except (DomainError, OSError) as error:
         err.print(f"[red]bad input:[/] {_message(error)}", highlight=False)

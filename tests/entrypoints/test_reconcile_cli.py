@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import uuid
@@ -13,6 +14,7 @@ import pytest
 
 from entrypoints.cli import main
 from entrypoints.composition import postgres_core
+from entrypoints.reconcile import fingerprint_soon
 from payments_core.money import Money
 from payments_core.policies import Principal, Scope
 
@@ -168,6 +170,15 @@ def test_bad_arguments_exit_2(shop, tmp_path, capsys):
     assert main(reconcile(path, tenant_id, "--window-hours", "-1")) == 2
     err = capsys.readouterr().err
     assert "No such file" in err and "no tenant" in err
+
+
+def test_the_digest_read_on_a_thread_is_the_files_and_its_errors_come_with_it(tmp_path):
+    body = b"header\n" + b"".join(b"line %d,\xc3\xa9\n" % n for n in range(300_000))
+    path = tmp_path / "statement.csv"
+    path.write_bytes(body)
+    assert fingerprint_soon(path)() == (hashlib.sha256(body).hexdigest(), 300_000)
+    with pytest.raises(FileNotFoundError):
+        fingerprint_soon(tmp_path / "missing.csv")()
 
 
 STRIPE_HEADER = "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,source_id,payment_intent_id\n"
