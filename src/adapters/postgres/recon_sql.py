@@ -363,10 +363,3 @@ FROM recon_breaks b LEFT JOIN recon_settlements s ON s.line_number = b.line_numb
 PER_KIND: Final = """
 SELECT coalesce(jsonb_object_agg(kind, n), '{}')
 FROM (SELECT kind, count(*) AS n FROM recon_breaks GROUP BY kind) AS per_kind"""
-
-WORK_TABLES: Final = (
-    "recon_breaks", "recon_settlements", "recon_payouts", "recon_later_pairs", "recon_loose", "recon_free",
-    "recon_redone",
-    "recon_disputed_records", "recon_disputed_lines", "recon_disputed", "recon_named", "recon_unnamed",
-    "recon_odd", "recon_records", "recon_firsts", "recon_stage",
-)  # fmt: skip

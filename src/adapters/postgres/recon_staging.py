@@ -14,24 +14,46 @@ Invariants
   line); the row count is checked against the newlines sent, so a line COPY would take for
   end-of-data (`\\.`) cannot silently drop the rest.
 - Memory stays flat: the file streams from disk into COPY in fixed-size reads.
+- A big file is loaded in two parts at once when the store has a second session (`side`): COPY
+  runs on one core per session, and the conversion's rows are written by one process per
+  session. The run's session loads the first part into its workspace; the side session loads the
+  second into the run's side schema (`recon_workspace`) and commits it, having checked it the same
+  way. `recon_stage` is then a view of both, the second part's line numbers shifted by the first
+  part's lines. Either part refused refuses both: the side rolls back (told to stop if the first
+  part failed first), and a side committed before the first part failed is dropped with the
+  workspace.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import Any, Final
 
 import psycopg
 from psycopg import sql
 
+from adapters.postgres.recon_workspace import open_side
 from payments_core.money import MAX_MINOR
 from payments_core.ports.reconciliation import Progress
 from payments_core.ports.statements import NotPlainCsv, PlainCsv
 
 PROGRESS_EVERY: Final = 10_000
 SAVEPOINT: Final = "recon_plain_csv"
+PART: Final = "recon_stage_part"
+ANALYZE: Final = "SET LOCAL default_statistics_target = 10; ANALYZE {}; RESET default_statistics_target"
 
+SideSession = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+Chunks = Callable[[], Iterator[bytes]]
+
+STAGE_COLUMNS: Final = (
+    "line_number", "type", "external_id", "reference", "gross", "fee", "net", "currency", "occurred_at",
+    "payout_id",
+)  # fmt: skip
 STAGE_TABLE: Final = """
-CREATE UNLOGGED TABLE recon_stage (
+CREATE UNLOGGED TABLE {table} (
     line_number bigint NOT NULL,
     type text NOT NULL,
     external_id text NOT NULL,
@@ -51,7 +73,7 @@ CHECKS: Final = f""",
 # The same, with NOT NULL on every column a line cannot lack, added to the converted rows: one
 # validating scan, where checking each row as it is inserted costs more.
 CONSTRAINTS: Final = f"""
-ALTER TABLE recon_stage
+ALTER TABLE {{table}}
     ALTER line_number SET NOT NULL, ALTER type SET NOT NULL, ALTER external_id SET NOT NULL,
     ALTER gross SET NOT NULL, ALTER fee SET NOT NULL, ALTER net SET NOT NULL, ALTER currency SET NOT NULL,
     ALTER occurred_at SET NOT NULL,
@@ -71,11 +93,19 @@ class _Refused(Exception):
     """This file is not for the set-wise path; the savepoint is rolled back."""
 
 
-def stage_csv(conn: psycopg.Connection[Any], plain: PlainCsv, progress: Progress | None) -> int | None:
-    """Stage `plain` into `recon_stage`, or stage nothing and answer None (see the invariants)."""
+def stage_csv(
+    conn: psycopg.Connection[Any], plain: PlainCsv, progress: Progress | None, side: SideSession | None = None
+) -> int | None:
+    """Stage `plain` into `recon_stage` (in two parts when `side` gives a second session and the
+    file is big enough), or stage nothing and answer None (see the invariants)."""
     conn.execute(f"SAVEPOINT {SAVEPOINT}")
     try:
-        count = _stage(conn, plain, progress)
+        _check_encoding(conn)
+        halves = plain.halves() if side is not None and plain.halves is not None else None
+        if side is not None and halves is not None:
+            count = _stage_halves(conn, side, plain, halves, progress)
+        else:
+            count = _stage_part(conn, plain, plain.chunks, "recon_stage", progress)
     except (_Refused, NotPlainCsv, psycopg.DataError, psycopg.IntegrityError):
         conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
         conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
@@ -84,36 +114,109 @@ def stage_csv(conn: psycopg.Connection[Any], plain: PlainCsv, progress: Progress
     return count
 
 
-def _stage(conn: psycopg.Connection[Any], plain: PlainCsv, progress: Progress | None) -> int:
+def _check_encoding(conn: psycopg.Connection[Any]) -> None:
     encoding = conn.execute("SHOW server_encoding").fetchone()
     if conn.info.encoding != "utf-8" or encoding is None or encoding[0] != "UTF8":
         raise _Refused("the server would not read the bytes as UTF-8")
+
+
+def _stage_halves(
+    conn: psycopg.Connection[Any],
+    side: SideSession,
+    plain: PlainCsv,
+    halves: tuple[Chunks, Chunks],
+    progress: Progress | None,
+) -> int:
+    """The first part here, the second in the side session at the same time; then the view."""
+    run = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
+    if run is None:
+        raise LookupError("the server did not name the transaction")
+    stop = threading.Event()
+    side_lines = [0]
+
+    def both(lines: int) -> None:
+        if progress is not None:
+            progress(lines + side_lines[0])
+
+    def seen(lines: int) -> None:
+        side_lines[0] = lines
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-side") as executor:
+        second = executor.submit(_stage_side, side, run[0], plain, _until(halves[1], stop), seen)
+        try:
+            lines = _stage_part(conn, plain, halves[0], PART, both)
+        except BaseException:
+            stop.set()
+            raise
+        schema, more = second.result()
+    shifted = (
+        sql.SQL("line_number + {}").format(sql.Literal(lines))
+        if name == "line_number"
+        else sql.Identifier(name)
+        for name in STAGE_COLUMNS
+    )
+    conn.execute(
+        sql.SQL("CREATE VIEW recon_stage AS SELECT {} FROM {} UNION ALL SELECT {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS)),
+            sql.Identifier(PART),
+            sql.SQL(", ").join(shifted),
+            sql.Identifier(schema, PART),
+        )
+    )
+    return lines + more
+
+
+def _stage_side(
+    side: SideSession, run: str, plain: PlainCsv, chunks: Chunks, progress: Progress
+) -> tuple[str, int]:
+    """The second part, in its own session, committed in the run's side schema when it is good."""
+    with side() as conn:
+        _check_encoding(conn)
+        schema = open_side(conn, run)
+        return schema, _stage_part(conn, plain, chunks, PART, progress)
+
+
+def _until(chunks: Chunks, stop: threading.Event) -> Chunks:
+    def stopping() -> Iterator[bytes]:
+        for chunk in chunks():
+            if stop.is_set():
+                raise _Refused("the other part was refused")
+            yield chunk
+
+    return stopping
+
+
+def _stage_part(
+    conn: psycopg.Connection[Any], plain: PlainCsv, chunks: Chunks, table: str, progress: Progress | None
+) -> int:
+    """COPY `chunks` raw, convert them into the checked, analysed `table`; answer the lines."""
     columns = [sql.Identifier(f"c{i}") for i in range(plain.width)]
     conn.execute(
         sql.SQL(
             "CREATE UNLOGGED TABLE recon_raw (n bigint GENERATED ALWAYS AS IDENTITY (CACHE 10000), {})"
         ).format(sql.SQL(", ").join(sql.SQL("{} text").format(c) for c in columns))
     )
-    lines = _copy(conn, plain, sql.SQL(", ").join(columns), progress)
+    lines = _copy(conn, chunks, sql.SQL(", ").join(columns), progress)
+    name = sql.Identifier(table)
     if not lines:
-        conn.execute(STAGE_TABLE.format(checks=CHECKS))
-        conn.execute("DROP TABLE recon_raw")
-        return 0
-    rows = conn.execute(_convert(conn, plain)).rowcount
-    if rows != lines:
-        raise _Refused("COPY read a different number of rows than the file has lines")
-    conn.execute(CONSTRAINTS)
+        conn.execute(sql.SQL(STAGE_TABLE).format(table=name, checks=sql.SQL(CHECKS)))
+    else:
+        rows = conn.execute(_convert(conn, plain, name)).rowcount
+        if rows != lines:
+            raise _Refused("COPY read a different number of rows than the file has lines")
+        conn.execute(sql.SQL(CONSTRAINTS).format(table=name))
     conn.execute("DROP TABLE recon_raw")
+    conn.execute(sql.SQL(ANALYZE).format(name))
     return lines
 
 
 def _copy(
-    conn: psycopg.Connection[Any], plain: PlainCsv, columns: sql.Composable, progress: Progress | None
+    conn: psycopg.Connection[Any], chunks: Chunks, columns: sql.Composable, progress: Progress | None
 ) -> int:
     lines, reported = 0, 0
     statement = sql.SQL("COPY recon_raw ({}) FROM STDIN (FORMAT csv)").format(columns)
     with conn.cursor().copy(statement) as copy:
-        for chunk in plain.chunks():
+        for chunk in chunks():
             copy.write(chunk)
             lines += chunk.count(b"\n")
             if progress is not None and lines - reported >= PROGRESS_EVERY:
@@ -126,7 +229,7 @@ def _column(index: int | None) -> sql.Composable:
     return sql.Identifier(f"c{index}") if index is not None else sql.NULL
 
 
-def _convert(conn: psycopg.Connection[Any], plain: PlainCsv) -> sql.Composed:
+def _convert(conn: psycopg.Connection[Any], plain: PlainCsv, table: sql.Identifier) -> sql.Composed:
     """The INSERT converting every raw row, with the distinct types and currencies mapped by the
     parser's own functions (a value it refuses refuses the file here, before any conversion)."""
     kind, code = _column(plain.type_column), _column(plain.currency_column)
@@ -155,7 +258,7 @@ def _convert(conn: psycopg.Connection[Any], plain: PlainCsv) -> sql.Composed:
     ]
     when = _column(plain.time_column)
     return sql.SQL(
-        "CREATE UNLOGGED TABLE recon_stage AS "
+        "CREATE UNLOGGED TABLE {table} AS "
         "SELECT n + 1 AS line_number, {type}::text AS type, "
         "(CASE WHEN {type} = 'charge' THEN coalesce({charge_ids}) ELSE coalesce({ids}) END)::text "
         "AS external_id, "
@@ -165,6 +268,7 @@ def _convert(conn: psycopg.Connection[Any], plain: PlainCsv) -> sql.Composed:
         "THEN {when}::timestamp AT TIME ZONE 'UTC' END AS occurred_at, {payout_id}::text AS payout_id "
         "FROM recon_raw"
     ).format(
+        table=table,
         type=line_type,
         charge_ids=sql.SQL(", ").join(map(_column, plain.charge_external_id_columns)),
         ids=sql.SQL(", ").join(map(_column, plain.external_id_columns)),

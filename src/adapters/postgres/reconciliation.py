@@ -32,7 +32,7 @@ from psycopg.types.json import Jsonb
 
 from adapters.postgres import recon_sql as q
 from adapters.postgres.codec import dump, load, to_json
-from adapters.postgres.recon_staging import STAGE_TABLE, stage_csv
+from adapters.postgres.recon_staging import STAGE_TABLE, SideSession, stage_csv
 from adapters.postgres.recon_workspace import close_workspace, open_workspace
 from adapters.postgres.rows import Scope, guarded, storable
 from payments_core.model.reconciliation import (
@@ -86,9 +86,13 @@ class Tally:
 
 
 class PostgresReconciliation:
-    def __init__(self, conn: psycopg.Connection[Any], scope: Scope) -> None:
+    """`side`: a second session of the same database, for loading a big statement in two parts at
+    once (`recon_staging`); without it, a statement is loaded in one."""
+
+    def __init__(self, conn: psycopg.Connection[Any], scope: Scope, side: SideSession | None = None) -> None:
         self._conn = conn
         self._scope = scope
+        self._side = side
 
     def stage(self, tenant_id: str, lines: Iterable[StagedLine], progress: Progress | None = None) -> int:
         count = 0
@@ -96,7 +100,7 @@ class PostgresReconciliation:
             self._scope.enter(tenant_id)
             open_workspace(self._conn)
             self._conn.execute("DROP TABLE IF EXISTS recon_stage")
-            self._conn.execute(STAGE_TABLE.format(checks=""))
+            self._conn.execute(STAGE_TABLE.format(table="recon_stage", checks=""))
             with self._conn.cursor().copy("COPY recon_stage FROM STDIN") as copy:
                 for line in lines:
                     copy.write_row(
@@ -118,10 +122,9 @@ class PostgresReconciliation:
             self._scope.enter(tenant_id)
             open_workspace(self._conn)
             self._conn.execute("DROP TABLE IF EXISTS recon_stage")
-            count = stage_csv(self._conn, plain, progress)
+            count = stage_csv(self._conn, plain, progress, self._side)
             if count is None:
                 return None
-            self._conn.execute(ANALYZE_STAGE)
         if progress is not None:
             progress(count)
         return count
@@ -159,7 +162,7 @@ class PostgresReconciliation:
             clean += self._one(q.CLEAN_LATER)[0]
             script.execute(q.WRITE_BREAKS, params)
             per_kind = self._one(q.PER_KIND)[0]
-            close_workspace(self._conn, q.WORK_TABLES)
+            close_workspace(self._conn)
         counts = {kind.value: int(per_kind.get(kind.value, 0)) for kind in BreakKind}
         informational = lines - record_lines - duplicate_others
         return MatchOutcome(int(lines), int(clean), int(informational), counts)

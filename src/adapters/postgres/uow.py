@@ -182,7 +182,7 @@ class PostgresUnitOfWork:
         self.outbox = Outbox(conn, scope)
         self.audit = Audit(conn, scope)
         self.provider_events = ProviderEvents(conn, scope)
-        self.reconciliation = PostgresReconciliation(conn, scope)
+        self.reconciliation = PostgresReconciliation(conn, scope, side=self._pool.connection)
         return self
 
     def __exit__(

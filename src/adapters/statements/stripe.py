@@ -22,7 +22,7 @@ from datetime import UTC
 from functools import partial
 
 from adapters.statements.errors import StatementError
-from adapters.statements.plain import data_chunks, plain_header, plain_path
+from adapters.statements.plain import data_chunks, data_halves, plain_header, plain_path
 from adapters.statements.reading import (
     Amounts,
     Moments,
@@ -109,6 +109,7 @@ class StripeStatement:
             ),
             reference_column=table.optional(self._reference_column),
             payout_id_column=payout,
+            halves=partial(data_halves, path),
         )
 
     def _parse(self, table: Table) -> Iterator[StagedLine]:

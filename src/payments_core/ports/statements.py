@@ -98,6 +98,12 @@ class PlainCsv:
     reference_column: int | None
     payout_id_column: int | None = None
     """The payout that settled the line (empty: none), when the file has such a column."""
+    halves: (
+        Callable[[], tuple[Callable[[], Iterator[bytes]], Callable[[], Iterator[bytes]]] | None] | None
+    ) = None
+    """The data lines in two parts, cut at a line end, for a store that loads them at once: the
+    first part's bytes then the second's are `chunks`' bytes, each part streamed and checked the
+    same way. None (or answering None): the file comes in one part."""
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from adapters.postgres.pool import make_pool
-from adapters.postgres.recon_workspace import close_workspace, open_workspace
+from adapters.postgres.recon_workspace import close_workspace, open_side, open_workspace
 from adapters.postgres.reconciliation import PostgresReconciliation
 from adapters.postgres.rows import Scope
 from payments_core.model.reconciliation import MatchRules, StagedLine
@@ -20,6 +20,7 @@ from tests.adapters.postgres.test_parallel_rls import force_parallel
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 WORKSPACES = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'recon\\_run\\_%'"
+SIDES = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'recon\\_side\\_%'"
 SETTINGS = "SELECT current_setting('search_path'), current_setting('parallel_tuple_cost')"
 
 
@@ -56,7 +57,7 @@ def test_the_work_tables_are_unlogged_in_the_transactions_own_schema_and_go_with
         path, cost = conn.execute(SETTINGS).fetchone()
         assert path == f'"recon_run_{xid}", {before[0]}'
         assert float(cost) == 0.01
-        close_workspace(conn, ["recon_stage"])
+        close_workspace(conn)
         assert conn.execute(SETTINGS).fetchone() == before
         assert conn.execute("SELECT to_regclass('recon_stage')").fetchone() == (None,)
         assert conn.execute(WORKSPACES).fetchone() == (0,)
@@ -70,7 +71,7 @@ def test_opening_twice_in_one_transaction_is_one_workspace(pool):
         open_workspace(conn)
         assert conn.execute(SETTINGS).fetchone()[0] == path
         assert conn.execute(WORKSPACES).fetchone() == (1,)
-        close_workspace(conn, [])
+        close_workspace(conn)
     assert workspaces(pool) == 0
 
 
@@ -93,19 +94,64 @@ def test_two_runs_at_once_neither_waits_for_the_other(pool):
         assert where(first, "recon_stage")[0] != where(second, "recon_stage")[0]
         for n, conn in enumerate((first, second)):
             assert conn.execute("SELECT n FROM recon_stage").fetchall() == [(n,)]
-            close_workspace(conn, ["recon_stage"])
+            close_workspace(conn)
     assert workspaces(pool) == 0
 
 
-def test_closing_refuses_while_a_table_it_was_not_told_of_is_left(pool):
-    with pool.connection() as conn:
-        open_workspace(conn)
-        conn.execute("CREATE UNLOGGED TABLE recon_stage (n int)")
-        conn.execute("CREATE UNLOGGED TABLE recon_forgotten (n int)")
-        with pytest.raises(psycopg.errors.DependentObjectsStillExist):
-            close_workspace(conn, ["recon_stage"])
+def test_closing_drops_every_table_and_view_in_the_workspace_and_its_side(pool):
+    with pool.connection() as conn, pool.connection() as side:
+        run = open_workspace(conn)
+        conn.execute("CREATE UNLOGGED TABLE recon_stage_part AS SELECT 1 AS n")
+        side_schema = open_side(side, run)
+        side.execute("CREATE UNLOGGED TABLE recon_stage_part AS SELECT 2 AS n")
+        side.commit()
+        conn.execute(
+            f'CREATE VIEW recon_stage AS SELECT n FROM recon_stage_part UNION ALL SELECT n FROM "{side_schema}".recon_stage_part'
+        )
+        assert conn.execute("SELECT n FROM recon_stage ORDER BY n").fetchall() == [(1,), (2,)]
+        close_workspace(conn)
+        assert conn.execute(WORKSPACES).fetchone() == (0,)
+        assert conn.execute(SIDES).fetchone() == (0,)
+        conn.commit()
+    assert workspaces(pool) == 0
+
+
+def test_a_side_schema_is_named_after_its_run_and_kept_from_other_sessions_until_committed(pool):
+    with pool.connection() as conn, pool.connection() as side:
+        run = open_workspace(conn)
+        assert open_side(side, run) == f"recon_side_{run}"
+        assert conn.execute(SIDES).fetchone() == (0,), "uncommitted: the run cannot see it yet"
+        side.commit()
+        assert conn.execute(SIDES).fetchone() == (1,)
+        close_workspace(conn)
+        conn.commit()
+
+
+def test_a_side_is_opened_only_for_another_run_in_progress(pool):
+    with pool.connection() as conn, pool.connection() as side:
+        run = open_workspace(conn)
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            open_side(conn, run)
         conn.rollback()
-    assert workspaces(pool) == 0
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            open_side(side, run)
+        side.rollback()
+
+
+def test_the_side_of_a_run_that_failed_is_dropped_by_the_next_run(pool):
+    with pool.connection() as conn, pool.connection() as side:
+        run = open_workspace(conn)
+        open_side(side, run)
+        side.execute("CREATE UNLOGGED TABLE recon_stage_part AS SELECT 2 AS n")
+        side.commit()
+        conn.rollback()
+        assert conn.execute(SIDES).fetchone() == (1,), "the failed run left its side behind"
+        conn.rollback()
+        open_workspace(conn)
+        assert conn.execute(SIDES).fetchone() == (0,)
+        conn.commit()
+    with pool.connection() as conn:
+        assert conn.execute(SIDES).fetchone() == (0,)
 
 
 def test_the_app_role_may_create_no_schema_of_its_own(pool):

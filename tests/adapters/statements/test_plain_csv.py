@@ -4,17 +4,21 @@ Stripe parser stages, or declines and stages nothing; the parser stays the refer
 from __future__ import annotations
 
 import csv
+from functools import partial
 from pathlib import Path
 
+import attrs
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.postgres.pool import make_pool
+from adapters.postgres.recon_workspace import close_workspace
 from adapters.postgres.reconciliation import PostgresReconciliation
 from adapters.postgres.rows import Scope
 from adapters.statements import StatementError, StripeStatement
-from adapters.statements.plain import CHUNK
+from adapters.statements.plain import CHUNK, data_halves
 from adapters.statements.stripe import CATEGORY_TYPES
 
 SAMPLES = Path(__file__).parents[3] / "contracts" / "providers" / "statements"
@@ -24,6 +28,7 @@ HEADER = (
     "payment_intent_id,charge_id,automatic_payout_id,description,payment_metadata[order_id]\n"
 )
 STAGED = "SELECT * FROM recon_stage ORDER BY line_number"
+SIDES = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'recon\\_side\\_%'"
 
 
 @pytest.fixture
@@ -44,6 +49,41 @@ def staged_by_postgres(store, path: Path) -> list[tuple] | None:
     return rows
 
 
+@pytest.fixture
+def pool(pg_clone):
+    pool = make_pool(pg_clone(), max_size=3)
+    yield pool
+    pool.close()
+
+
+def staged_in_halves(pool, path: Path, progress=None) -> list[tuple] | None:
+    """As `staged_by_postgres`, the two halves of the file (cut however small) loaded at once by
+    the run's session and a second one; the run's workspace is closed after, side schema and all."""
+    plain = StripeStatement(path).plain_csv()
+    assert plain is not None, "the header is plain"
+    plain = attrs.evolve(plain, halves=partial(data_halves, path, smallest=1))
+    with pool.connection() as conn:
+        count = PostgresReconciliation(conn, Scope(conn), side=pool.connection).stage_csv(
+            "t1", plain, progress
+        )
+        rows = conn.execute(STAGED).fetchall() if count is not None else None
+        assert count is None or count == len(rows or [])
+        if count is not None and plain.halves() is not None:
+            kind = conn.execute(
+                "SELECT relkind FROM pg_class WHERE oid = to_regclass('recon_stage')"
+            ).fetchone()
+            assert kind == ("v",), "the two parts are seen through one view"
+        if count is None:
+            assert conn.execute("SELECT to_regclass('recon_stage'), to_regclass('recon_raw')").fetchone() == (
+                None,
+                None,
+            )
+        close_workspace(conn)
+        assert conn.execute(SIDES).fetchone() == (0,)
+        conn.rollback()
+    return rows
+
+
 def staged_by_parser(path: Path) -> list[tuple]:
     return [tuple(line) for line in StripeStatement(path).staged()]
 
@@ -54,6 +94,14 @@ def test_the_stripe_sample_stages_identically_quotes_and_all(store):
     with STRIPE_SAMPLE.open(encoding="utf-8", newline="") as sample:
         assert len(staged) == len(list(csv.reader(sample))) - 1
     assert staged == staged_by_parser(STRIPE_SAMPLE)
+
+
+def test_the_stripe_sample_stages_identically_in_two_halves(pool):
+    reported: list[int] = []
+    staged = staged_in_halves(pool, STRIPE_SAMPLE, reported.append)
+    assert staged == staged_by_parser(STRIPE_SAMPLE)
+    assert [line for line, *_ in staged] == list(range(2, len(staged) + 2)), "one line number each, no gap"
+    assert reported[-1] == len(staged)
 
 
 def test_a_file_outside_the_subset_is_declined_and_nothing_is_staged(store, tmp_path):
@@ -177,6 +225,23 @@ def test_random_reports_stage_as_the_parser_stages_them(store, tmp_path, odd, da
     path = tmp_path / "random.csv"
     path.write_text(HEADER + body, encoding="utf-8")
     by_postgres = staged_by_postgres(store, path)
+    try:
+        by_parser = staged_by_parser(path)
+    except StatementError:
+        assert by_postgres is None, "a file the parser refuses is never staged"
+        return
+    if not odd:
+        assert by_postgres is not None, "a canonical file takes the set-wise path"
+    assert by_postgres is None or by_postgres == by_parser
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(odd=st.booleans(), data=st.data())
+def test_random_reports_stage_in_two_halves_as_the_parser_stages_them(pool, tmp_path, odd, data):
+    body = "".join(data.draw(st.lists(rows(odd), min_size=2, max_size=12)))
+    path = tmp_path / "random.csv"
+    path.write_text(HEADER + body, encoding="utf-8")
+    by_postgres = staged_in_halves(pool, path)
     try:
         by_parser = staged_by_parser(path)
     except StatementError:
