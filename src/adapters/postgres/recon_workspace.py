@@ -10,8 +10,9 @@ Invariants
   before it commits; until then its catalog rows are uncommitted, so two runs at once each have
   their own (a transaction id is unique among running transactions), and a run that fails rolls
   back and leaves nothing behind, after a crash too.
-- A second session may stage part of the run's statement in `recon_side_<the run's id>`
-  (`open_side`), which it commits so that the run can read it. Closing the workspace drops that
+- A second session may work for the run (stage half of its statement, read the records it is
+  matched with) in `recon_side_<the run's id>` (`open_side`, once or more), committing what it
+  writes so that the run can read it. Closing the workspace drops that
   schema too; a run that fails before closing leaves it to the next run's opening, which drops the
   side schemas of every run no longer in progress.
 - The schemas are created and dropped by functions of the database owner (migration 0020) that act
@@ -44,6 +45,11 @@ def open_workspace(conn: psycopg.Connection[Any]) -> str:
     """Create this transaction's work schema and put it first on the search path, once; answer
     the run's id, which names its side schema."""
     _enter(conn, OPEN)
+    return run_id_of(conn)
+
+
+def run_id_of(conn: psycopg.Connection[Any]) -> str:
+    """The id of the run's transaction, which names its side schema."""
     return _row(conn, RUN)[0]
 
 

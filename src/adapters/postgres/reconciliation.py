@@ -23,17 +23,19 @@ Invariants
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Final
 
 import attrs
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from adapters.postgres import recon_sql as q
 from adapters.postgres.codec import dump, load, to_json
 from adapters.postgres.recon_staging import STAGE_TABLE, SideSession, stage_csv
-from adapters.postgres.recon_workspace import close_workspace, open_workspace
+from adapters.postgres.recon_workspace import close_workspace, open_side, open_workspace, run_id_of
 from adapters.postgres.rows import Scope, guarded, storable
 from payments_core.model.reconciliation import (
     Break,
@@ -144,11 +146,16 @@ class PostgresReconciliation:
             params |= {"first": first - rules.window, "last": last + rules.window, "start": start, "end": end}
             # Values bound client-side: statements with several parts go in one round trip.
             script = psycopg.ClientCursor(self._conn)
-            script.execute(q.FIRSTS)
-            duplicate_records, duplicate_others = self._one(q.DUPLICATES)
-            script.execute(q.PAYOUTS, {"named": bool(names_payouts)})
-            records = script.execute(q.RECORDS, params).rowcount  # CREATE TABLE AS answers its rows
-            self._conn.execute(q.ANALYZE_RECORDS)
+            if self._side is None:
+                duplicate_records, duplicate_others = self._lines_passes(script, bool(names_payouts))
+                records = _read_records(self._conn, params)
+            else:
+                run = run_id_of(self._conn)
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-records") as executor:
+                    elsewhere = executor.submit(_records_in_side, self._side, run, tenant_id, params)
+                    duplicate_records, duplicate_others = self._lines_passes(script, bool(names_payouts))
+                    schema, records = elsewhere.result()
+                self._conn.execute(sql.SQL(q.RECORDS_VIEW).format(sql.Identifier(schema, "recon_records")))
             script.execute(q.ODD)
             loose, free, judged, settlements = self._one(q.TALLIES)
             tally = Tally(loose, free, judged, records, record_lines - duplicate_records - settlements)
@@ -166,6 +173,14 @@ class PostgresReconciliation:
         counts = {kind.value: int(per_kind.get(kind.value, 0)) for kind in BreakKind}
         informational = lines - record_lines - duplicate_others
         return MatchOutcome(int(lines), int(clean), int(informational), counts)
+
+    def _lines_passes(self, script: psycopg.ClientCursor[Any], names_payouts: bool) -> tuple[int, int]:
+        """The passes over the lines alone: their duplicates (answered: records' and others'), and
+        what the payouts they name settle."""
+        script.execute(q.FIRSTS)
+        duplicate_records, duplicate_others = self._one(q.DUPLICATES)
+        script.execute(q.PAYOUTS, {"named": names_payouts})
+        return int(duplicate_records), int(duplicate_others)
 
     def _first_tier_again(self, script: psycopg.ClientCursor[Any], shared: bool) -> int:
         """The first tier done again for the disputed provider ids; answers the change in clean pairs."""
@@ -279,3 +294,21 @@ class PostgresReconciliation:
                 "UPDATE reconciliation_breaks SET status = %s, doc = %s WHERE tenant_id = %s AND id = %s",
                 (item.status.value, Jsonb(dump(item), dumps=to_json), item.tenant_id, item.id),
             )
+
+
+def _read_records(conn: psycopg.Connection[Any], params: dict[str, Any]) -> int:
+    """Our records of the period into `recon_records`, analysed; answers how many."""
+    # CREATE TABLE AS answers its rows.
+    records = psycopg.ClientCursor(conn).execute(q.RECORDS, params).rowcount
+    conn.execute(q.ANALYZE_RECORDS)
+    return records
+
+
+def _records_in_side(side: SideSession, run: str, tenant_id: str, params: dict[str, Any]) -> tuple[str, int]:
+    """`_read_records` in a second session, into the run's side schema, committed: the records are
+    read while the run's own session passes over the lines. Answers the schema and the count."""
+    with side() as conn:
+        schema = open_side(conn, run)
+        Scope(conn).enter(tenant_id)
+        conn.execute(SETTINGS)
+        return schema, _read_records(conn, params)

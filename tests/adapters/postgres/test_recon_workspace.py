@@ -173,16 +173,21 @@ def test_parallel_workers_read_the_work_tables(pool):
         conn.rollback()
 
 
-def test_staging_and_matching_leave_no_work_table_or_setting_behind(pool):
+@pytest.mark.parametrize("with_side", [False, True], ids=["one session", "records read by a side session"])
+def test_staging_and_matching_leave_no_work_table_or_setting_behind(pool, with_side):
     with pool.connection() as conn:
         before = conn.execute(SETTINGS).fetchone()
-        store = PostgresReconciliation(conn, Scope(conn))
+        store = PostgresReconciliation(conn, Scope(conn), side=pool.connection if with_side else None)
         line = StagedLine(2, "charge", "ch_1", "pay_1", 100, 3, 97, "USD", T0)
         assert store.stage("t1", [line]) == 1
         outcome = store.match("t1", "sb", "run1", MatchRules(), T0)
         assert outcome.counts["missing_in_ledger"] == 1
         assert conn.execute(SETTINGS).fetchone() == before
         assert conn.execute(WORKSPACES).fetchone() == (0,)
+        assert conn.execute(SIDES).fetchone() == (0,)
         tables = conn.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'recon\\_%'").fetchone()
         assert tables == (0,)
+        conn.rollback()  # the breaks name a run this test never adds
+        open_workspace(conn)  # whatever the rollback brought back, the next run's opening drops
+        assert conn.execute(SIDES).fetchone() == (0,)
         conn.rollback()

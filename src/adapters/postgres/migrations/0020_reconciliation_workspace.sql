@@ -10,8 +10,8 @@
 --
 -- * `recon_run_<xid>`: the run's workspace, created inside its transaction and dropped before it
 --   commits, so no other session ever sees it and a failed run leaves nothing.
--- * `recon_side_<xid>`: where a second session stages half of the run's statement, committed so
---   that the run can read it. The run drops it before it commits; if the run fails instead, the
+-- * `recon_side_<xid>`: where a second session works for the run (half of its statement, the
+--   records it is matched with), committed so that the run can read it. The run drops it before it commits; if the run fails instead, the
 --   next run to open a workspace drops it, as it drops every side schema of a run no longer in
 --   progress.
 
@@ -49,9 +49,11 @@ BEGIN
     IF run = pg_current_xact_id() OR pg_xact_status(run) IS DISTINCT FROM 'in progress' THEN
         RAISE EXCEPTION 'no other run % in progress', run USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    EXECUTE format('CREATE SCHEMA %I', workspace);
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'payments_app') THEN
-        EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO payments_app', workspace);
+    IF to_regnamespace(quote_ident(workspace)) IS NULL THEN
+        EXECUTE format('CREATE SCHEMA %I', workspace);
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'payments_app') THEN
+            EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO payments_app', workspace);
+        END IF;
     END IF;
     RETURN workspace;
 END $$;
