@@ -12,6 +12,9 @@ Invariants
   the provider's verdict on the request, not an outage.
 - Tokens (M-Pesa's OAuth token, Pesapal's bearer) are cached per key for their lifetime minus a
   safety margin, and fetched once however many threads ask at the same time.
+- A client is made on its first call (`LazyClient`), once however many threads ask: making one
+  loads the TLS trust store, about 35 ms each, which a command that never calls out (a
+  reconciliation, a janitor pass with nothing due) should not pay for every provider.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any, Final, Generic, TypeVar
 
 import attrs
@@ -47,6 +51,29 @@ class RetryPolicy:
         return float(ceiling * draw())
 
 
+class LazyClient:
+    """An httpx client made by `make` on first use (see the invariants)."""
+
+    def __init__(self, make: Callable[[], httpx.Client]) -> None:
+        self._make = make
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+                client = self._client
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+
+
 class ProviderHttp:
     """An httpx client bound to one provider's base URL, applying the policy to every call."""
 
@@ -63,12 +90,15 @@ class ProviderHttp:
         self.provider = provider
         self._retry = retry
         self._sleep = sleep
-        self._client = httpx.Client(
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            follow_redirects=False,
-            trust_env=False,
+        self._client = LazyClient(
+            partial(
+                httpx.Client,
+                base_url=base_url,
+                timeout=timeout,
+                transport=transport,
+                follow_redirects=False,
+                trust_env=False,
+            )
         )
 
     def request(
@@ -93,7 +123,7 @@ class ProviderHttp:
             if attempt:
                 self._sleep(self._retry.delay(attempt - 1))
             try:
-                response = self._client.request(
+                response = self._client.get().request(
                     method, path, content=content, json=json, data=data, params=params, headers=headers,
                     auth=auth,
                 )  # fmt: skip

@@ -16,11 +16,13 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import partial
 from types import TracebackType
 from typing import Final, Self
 
 import httpx
 
+from adapters.providers.http_policy import LazyClient
 from payments_core.ports.deliveries import WebhookTransportError
 
 MAX_CONNECTIONS: Final = 20
@@ -28,16 +30,21 @@ MAX_CONNECTIONS: Final = 20
 
 class HttpxWebhookSender:
     def __init__(self, client: httpx.Client | None = None) -> None:
-        self._client = client or httpx.Client(
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS),
-            trust_env=False,
+        self._client = LazyClient(
+            (lambda: client)
+            if client is not None
+            else partial(
+                httpx.Client,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=MAX_CONNECTIONS),
+                trust_env=False,
+            )
         )
 
     def send(self, url: str, headers: Mapping[str, str], body: bytes, timeout: timedelta) -> int:
         seconds = timeout.total_seconds()
         try:
-            response = self._client.post(
+            response = self._client.get().post(
                 url,
                 content=body,
                 headers=dict(headers),

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from adapters.providers.http_policy import ProviderHttp, RetryPolicy, TokenCache
+from adapters.providers.http_policy import LazyClient, ProviderHttp, RetryPolicy, TokenCache
 from payments_core.errors import ProviderUnavailable
 from tests.fakes.serving import serve
 
@@ -245,3 +245,37 @@ def test_a_forgotten_token_is_fetched_again_and_other_keys_are_untouched():
     assert cache.get("b") == "b-token-2"
     cache.forget("never-fetched")
     assert issuer.calls == ["a", "b", "a"]
+
+
+def test_a_lazy_client_is_made_on_first_use_once_however_many_threads_ask():
+    made: list[httpx.Client] = []
+    gate = threading.Barrier(8)
+
+    def make() -> httpx.Client:
+        time.sleep(0.05)  # long enough for every thread to be asking at once
+        made.append(httpx.Client())
+        return made[-1]
+
+    lazy = LazyClient(make)
+    assert made == []
+    got: list[httpx.Client] = []
+
+    def ask() -> None:
+        gate.wait()
+        got.append(lazy.get())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and got == made * 8
+    lazy.close()
+    assert made[0].is_closed
+
+
+def test_closing_a_lazy_client_never_used_makes_none():
+    made: list[httpx.Client] = []
+    lazy = LazyClient(lambda: made.append(httpx.Client()) or made[-1])
+    lazy.close()
+    assert made == []
