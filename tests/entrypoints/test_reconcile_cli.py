@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from entrypoints.cli import main
@@ -193,10 +194,15 @@ STRIPE_HEADER = "balance_transaction_id,created_utc,currency,gross,fee,net,repor
         ("txn_9,2026-01-01 00:00:00,kes,1.00,0.00,1.00,charge,,pi_9", "truncated"),
     ],
 )
+@pytest.mark.parametrize("halves", [False, True], ids=["one part", "two halves at once"])
 def test_a_bad_stripe_report_exits_2_naming_the_line_and_writes_nothing(
-    shop, tmp_path, capsys, bad_row, words
+    shop, tmp_path, capsys, monkeypatch, pg_url, bad_row, words, halves
 ):
-    """The Stripe report is converted by the database itself; a bad row still names its line."""
+    """The Stripe report is converted by the database itself; a bad row still names its line.
+    In two halves (a big file's way, forced here for a small one), the good report's duplicates
+    span both, and no side schema outlives the runs."""
+    if halves:
+        monkeypatch.setattr("adapters.statements.plain.HALVES_FROM", 1)
     tenant_id, _ = shop
     good = "txn_1,2026-01-01 00:00:00,kes,100.00,2.00,98.00,charge,,pi_1\n"
     path = tmp_path / "stripe.csv"
@@ -210,3 +216,7 @@ def test_a_bad_stripe_report_exits_2_naming_the_line_and_writes_nothing(
     report = json.loads(capsys.readouterr().out)
     assert report["replayed"] is False and report["run"]["lines"] == 3
     assert report["run"]["counts"]["duplicate_in_statement"] == 2
+    assert sorted(b["line"]["lineNumber"] for b in report["breaks"] if b["line"]) == [2, 3, 4]
+    with psycopg.connect(pg_url) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'recon\\_%'").fetchone()
+    assert left == (0,)

@@ -29,13 +29,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import ExitStack
 from typing import Any, Final
 
 import psycopg
 from psycopg import sql
 
-from adapters.postgres.recon_workspace import open_side
+from adapters.postgres.recon_workspace import SideSession, open_side, second_session
 from payments_core.money import MAX_MINOR
 from payments_core.ports.reconciliation import Progress
 from payments_core.ports.statements import NotPlainCsv, PlainCsv
@@ -45,7 +45,6 @@ SAVEPOINT: Final = "recon_plain_csv"
 PART: Final = "recon_stage_part"
 ANALYZE: Final = "SET LOCAL default_statistics_target = 10; ANALYZE {}; RESET default_statistics_target"
 
-SideSession = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 Chunks = Callable[[], Iterator[bytes]]
 
 STAGE_COLUMNS: Final = (
@@ -102,10 +101,12 @@ def stage_csv(
     try:
         _check_encoding(conn)
         halves = plain.halves() if side is not None and plain.halves is not None else None
-        if side is not None and halves is not None:
-            count = _stage_halves(conn, side, plain, halves, progress)
-        else:
-            count = _stage_part(conn, plain, plain.chunks, "recon_stage", progress)
+        with ExitStack() as stack:
+            second = second_session(stack, side) if halves is not None else None
+            if second is not None and halves is not None:
+                count = _stage_halves(conn, second, plain, halves, progress)
+            else:
+                count = _stage_part(conn, plain, plain.chunks, "recon_stage", progress)
     except (_Refused, NotPlainCsv, psycopg.DataError, psycopg.IntegrityError):
         conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
         conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
@@ -122,7 +123,7 @@ def _check_encoding(conn: psycopg.Connection[Any]) -> None:
 
 def _stage_halves(
     conn: psycopg.Connection[Any],
-    side: SideSession,
+    side: psycopg.Connection[Any],
     plain: PlainCsv,
     halves: tuple[Chunks, Chunks],
     progress: Progress | None,
@@ -167,13 +168,15 @@ def _stage_halves(
 
 
 def _stage_side(
-    side: SideSession, run: str, plain: PlainCsv, chunks: Chunks, progress: Progress
+    conn: psycopg.Connection[Any], run: str, plain: PlainCsv, chunks: Chunks, progress: Progress
 ) -> tuple[str, int]:
-    """The second part, in its own session, committed in the run's side schema when it is good."""
-    with side() as conn:
-        _check_encoding(conn)
-        schema = open_side(conn, run)
-        return schema, _stage_part(conn, plain, chunks, PART, progress)
+    """The second part, in the second session, committed in the run's side schema when it is good
+    (on an error, the session is rolled back as it goes back to its pool)."""
+    _check_encoding(conn)
+    schema = open_side(conn, run)
+    lines = _stage_part(conn, plain, chunks, PART, progress)
+    conn.commit()
+    return schema, lines
 
 
 def _until(chunks: Chunks, stop: threading.Event) -> Chunks:

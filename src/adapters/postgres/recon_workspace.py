@@ -24,10 +24,16 @@ Invariants
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any, Final
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import PoolTimeout
+
+# Where a store takes a second session from (the pool's `connection`, waiting briefly).
+SideSession = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 OPEN: Final = "SELECT reconciliation_workspace_open(), current_setting('search_path')"
 OPEN_SIDE: Final = "SELECT reconciliation_side_open(%s::xid8), current_setting('search_path')"
@@ -46,6 +52,17 @@ def open_workspace(conn: psycopg.Connection[Any]) -> str:
     the run's id, which names its side schema."""
     _enter(conn, OPEN)
     return run_id_of(conn)
+
+
+def second_session(stack: ExitStack, side: SideSession | None) -> psycopg.Connection[Any] | None:
+    """A second session, held until `stack` closes (committing, or rolling back on an error); None
+    when there is no `side` or no session is free in time: the run then works in its own alone."""
+    if side is None:
+        return None
+    try:
+        return stack.enter_context(side())
+    except PoolTimeout:
+        return None
 
 
 def run_id_of(conn: psycopg.Connection[Any]) -> str:

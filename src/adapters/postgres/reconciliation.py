@@ -9,6 +9,9 @@ Invariants
   stream from the parser into COPY (or a plain CSV file streams into COPY raw and is converted in SQL:
   `recon_staging`), and only breaks come back to Python.
 - Records are read only for this tenant and provider, with row-level security backing the filter.
+  With a second session (`side`), they are read there, into the run's side schema, while this
+  session passes over the lines; without one (or none free within `SIDE_SESSION_WAIT`), here,
+  after them. The answers are the same either way.
 - Matching passes over the million-row tables as few times as it can (`recon_sql` says how): the
   duplicates, the payouts lines name (only when some line names one), the records of the period,
   and one join of the two that keeps only what is not a clean pair; everything after works on
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any, Final
 
@@ -34,8 +38,15 @@ from psycopg.types.json import Jsonb
 
 from adapters.postgres import recon_sql as q
 from adapters.postgres.codec import dump, load, to_json
-from adapters.postgres.recon_staging import STAGE_TABLE, SideSession, stage_csv
-from adapters.postgres.recon_workspace import close_workspace, open_side, open_workspace, run_id_of
+from adapters.postgres.recon_staging import STAGE_TABLE, stage_csv
+from adapters.postgres.recon_workspace import (
+    SideSession,
+    close_workspace,
+    open_side,
+    open_workspace,
+    run_id_of,
+    second_session,
+)
 from adapters.postgres.rows import Scope, guarded, storable
 from payments_core.model.reconciliation import (
     Break,
@@ -146,16 +157,9 @@ class PostgresReconciliation:
             params |= {"first": first - rules.window, "last": last + rules.window, "start": start, "end": end}
             # Values bound client-side: statements with several parts go in one round trip.
             script = psycopg.ClientCursor(self._conn)
-            if self._side is None:
-                duplicate_records, duplicate_others = self._lines_passes(script, bool(names_payouts))
-                records = _read_records(self._conn, params)
-            else:
-                run = run_id_of(self._conn)
-                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-records") as executor:
-                    elsewhere = executor.submit(_records_in_side, self._side, run, tenant_id, params)
-                    duplicate_records, duplicate_others = self._lines_passes(script, bool(names_payouts))
-                    schema, records = elsewhere.result()
-                self._conn.execute(sql.SQL(q.RECORDS_VIEW).format(sql.Identifier(schema, "recon_records")))
+            duplicate_records, duplicate_others, records = self._lines_and_records(
+                script, tenant_id, params, bool(names_payouts)
+            )
             script.execute(q.ODD)
             loose, free, judged, settlements = self._one(q.TALLIES)
             tally = Tally(loose, free, judged, records, record_lines - duplicate_records - settlements)
@@ -173,6 +177,24 @@ class PostgresReconciliation:
         counts = {kind.value: int(per_kind.get(kind.value, 0)) for kind in BreakKind}
         informational = lines - record_lines - duplicate_others
         return MatchOutcome(int(lines), int(clean), int(informational), counts)
+
+    def _lines_and_records(
+        self, script: psycopg.ClientCursor[Any], tenant_id: str, params: dict[str, Any], names_payouts: bool
+    ) -> tuple[int, int, int]:
+        """The passes over the lines alone, and the records read meanwhile by a second session when
+        one is free (else after them): the duplicates (records' and others'), and the records."""
+        with ExitStack() as stack:
+            second = second_session(stack, self._side)
+            if second is None:
+                duplicates = self._lines_passes(script, names_payouts)
+                return (*duplicates, _read_records(self._conn, params))
+            run = run_id_of(self._conn)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-records") as executor:
+                elsewhere = executor.submit(_records_in_side, second, run, tenant_id, params)
+                duplicates = self._lines_passes(script, names_payouts)
+                schema, records = elsewhere.result()
+        self._conn.execute(sql.SQL(q.RECORDS_VIEW).format(sql.Identifier(schema, "recon_records")))
+        return (*duplicates, records)
 
     def _lines_passes(self, script: psycopg.ClientCursor[Any], names_payouts: bool) -> tuple[int, int]:
         """The passes over the lines alone: their duplicates (answered: records' and others'), and
@@ -304,11 +326,14 @@ def _read_records(conn: psycopg.Connection[Any], params: dict[str, Any]) -> int:
     return records
 
 
-def _records_in_side(side: SideSession, run: str, tenant_id: str, params: dict[str, Any]) -> tuple[str, int]:
+def _records_in_side(
+    conn: psycopg.Connection[Any], run: str, tenant_id: str, params: dict[str, Any]
+) -> tuple[str, int]:
     """`_read_records` in a second session, into the run's side schema, committed: the records are
     read while the run's own session passes over the lines. Answers the schema and the count."""
-    with side() as conn:
-        schema = open_side(conn, run)
-        Scope(conn).enter(tenant_id)
-        conn.execute(SETTINGS)
-        return schema, _read_records(conn, params)
+    schema = open_side(conn, run)
+    Scope(conn).enter(tenant_id)
+    conn.execute(SETTINGS)
+    records = _read_records(conn, params)
+    conn.commit()
+    return schema, records

@@ -23,8 +23,9 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -66,6 +67,9 @@ from payments_core.ports.repositories import (
     WithdrawalRepository,
 )
 from payments_core.ports.repositories import Outbox as OutboxPort
+
+# How long a reconciliation waits for a second session of the pool before working in one.
+SIDE_SESSION_WAIT: Final = 2.0
 
 
 class ScopedLedgerStore(PostgresLedgerStore):
@@ -182,7 +186,9 @@ class PostgresUnitOfWork:
         self.outbox = Outbox(conn, scope)
         self.audit = Audit(conn, scope)
         self.provider_events = ProviderEvents(conn, scope)
-        self.reconciliation = PostgresReconciliation(conn, scope, side=self._pool.connection)
+        self.reconciliation = PostgresReconciliation(
+            conn, scope, side=partial(self._pool.connection, timeout=SIDE_SESSION_WAIT)
+        )
         return self
 
     def __exit__(

@@ -101,10 +101,11 @@ def data_chunks(path: Path, start: int | None = None, stop: int | None = None) -
         raise NotPlainCsv("the last line has no line terminator")
 
 
-def data_halves(path: Path, smallest: int = HALVES_FROM) -> tuple[Chunks, Chunks] | None:
+def data_halves(path: Path, smallest: int | None = None) -> tuple[Chunks, Chunks] | None:
     """The data lines in two parts cut at the first line end past their middle, each streamed and
     checked as `data_chunks` streams the whole; None below `smallest` bytes, or without a line end
     within a read past the middle (the whole, read in one part, then says what is wrong)."""
+    smallest = HALVES_FROM if smallest is None else smallest
     try:
         with path.open("rb") as binary:
             start = len(binary.readline(CHUNK))

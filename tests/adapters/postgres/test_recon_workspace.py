@@ -6,8 +6,10 @@ The sessions here are the pool's, acting as the app role, as the batch's are.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+import attrs
 import psycopg
 import pytest
 
@@ -15,12 +17,16 @@ from adapters.postgres.pool import make_pool
 from adapters.postgres.recon_workspace import close_workspace, open_side, open_workspace
 from adapters.postgres.reconciliation import PostgresReconciliation
 from adapters.postgres.rows import Scope
+from adapters.statements import StripeStatement
+from adapters.statements.plain import data_halves
 from payments_core.model.reconciliation import MatchRules, StagedLine
 from tests.adapters.postgres.test_parallel_rls import force_parallel
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 WORKSPACES = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'recon\\_run\\_%'"
 SIDES = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'recon\\_side\\_%'"
+STRIPE_HEADER = "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,source_id\n"
+STRIPE_ROW = "txn_{n},2026-03-01 09:00:00,usd,10.00,0.59,9.41,charge,ch_{n}\n"
 SETTINGS = "SELECT current_setting('search_path'), current_setting('parallel_tuple_cost')"
 
 
@@ -191,3 +197,25 @@ def test_staging_and_matching_leave_no_work_table_or_setting_behind(pool, with_s
         open_workspace(conn)  # whatever the rollback brought back, the next run's opening drops
         assert conn.execute(SIDES).fetchone() == (0,)
         conn.rollback()
+
+
+def test_with_no_second_session_free_a_run_stages_and_matches_in_its_own(pg_clone, tmp_path):
+    """The pool's only session is the run's: the side is waited for briefly, then done without."""
+    lonely = make_pool(pg_clone(), max_size=1)
+    path = tmp_path / "stripe.csv"
+    path.write_text(STRIPE_HEADER + "".join(STRIPE_ROW.format(n=n) for n in range(40)), encoding="utf-8")
+    plain = attrs.evolve(StripeStatement(path).plain_csv(), halves=partial(data_halves, path, smallest=1))
+    try:
+        with lonely.connection() as conn:
+            store = PostgresReconciliation(conn, Scope(conn), side=partial(lonely.connection, timeout=0.2))
+            assert store.stage_csv("t1", plain) == 40
+            kind = conn.execute(
+                "SELECT relkind FROM pg_class WHERE oid = to_regclass('recon_stage')"
+            ).fetchone()
+            assert kind == ("r",), "one table, staged in one part"
+            outcome = store.match("t1", "stripe", "run1", MatchRules(), T0)
+            assert outcome.lines == 40 and outcome.counts["missing_in_ledger"] == 40
+            assert conn.execute(SIDES).fetchone() == (0,)
+            conn.rollback()
+    finally:
+        lonely.close()
