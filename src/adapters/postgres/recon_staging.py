@@ -143,7 +143,7 @@ def _stage_halves(
         side_lines[0] = lines
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-side") as executor:
-        second = executor.submit(_stage_side, side, run[0], plain, _until(halves[1], stop), seen)
+        second = executor.submit(_stage_side, side, run[0], plain, _until(halves[1], stop), seen, stop)
         try:
             lines = _stage_part(conn, plain, halves[0], PART, both)
         except BaseException:
@@ -168,13 +168,21 @@ def _stage_halves(
 
 
 def _stage_side(
-    conn: psycopg.Connection[Any], run: str, plain: PlainCsv, chunks: Chunks, progress: Progress
+    conn: psycopg.Connection[Any],
+    run: str,
+    plain: PlainCsv,
+    chunks: Chunks,
+    progress: Progress,
+    stop: threading.Event,
 ) -> tuple[str, int]:
     """The second part, in the second session, committed in the run's side schema when it is good
-    (on an error, the session is rolled back as it goes back to its pool)."""
+    and the first part was not refused meanwhile (on an error, the session is rolled back as it
+    goes back to its pool)."""
     _check_encoding(conn)
     schema = open_side(conn, run)
     lines = _stage_part(conn, plain, chunks, PART, progress)
+    if stop.is_set():
+        raise _Refused("the other part was refused")
     conn.commit()
     return schema, lines
 
