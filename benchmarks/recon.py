@@ -1,6 +1,6 @@
 """Reconciliation against a bare COPY, on the same server, in the same run.
 
-    .venv/bin/python benchmarks/recon.py [--lines 1000000] [--big 5000000] [--skip-big]
+    .venv/bin/python benchmarks/recon.py [--lines 1000000] [--big 5000000] [--skip-big] [--repeat 3]
 
 1. A fresh database with one tenant and `--lines` Stripe payments (one in 50,000 pending, the
    rest completed, each with its settling transfer). The fixture writes payments and transfer rows
@@ -9,7 +9,11 @@
 3. Timed: `payments reconcile --provider stripe --statement FILE` as its own process, end to end
    (start-up, parsing, COPY, matching, breaks, report), with its peak RSS (wait4).
 4. Timed: a bare `COPY ... FROM STDIN (FORMAT csv, HEADER)` of the same file into a plain table.
-5. The same again with `--big` payments and lines, for memory.
+   Steps 3 and 4 run `--repeat` times in turn, each time on a fresh copy of the seeded database
+   (a reconciliation changes what it resolves); the figures are the medians of each, as a 2-core
+   machine shared with others moves both by a third from one minute to the next. Every sample is
+   printed.
+5. The same again with `--big` payments and lines, for memory (once).
 
 Prints a table, then exactly:
     recon_s=<seconds for 1M>  copy_s=<...>  ratio=<recon/copy>  rss_mb_1m=<...>  rss_mb_5m=<...>
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,22 +146,37 @@ def bare_copy(url: str, path: Path) -> float:
         return time.perf_counter() - started
 
 
-def one_size(database: Database, count: int, workdir: Path, label: str) -> dict[str, Any]:
-    url = fresh(database, f"bench_recon_{label}")
+def copy_of(database: Database, template: str, name: str) -> str:
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+        conn.execute("CHECKPOINT")
+    return database_url(database.url, name)
+
+
+def one_size(database: Database, count: int, workdir: Path, label: str, repeat: int) -> dict[str, Any]:
+    seeded_name = f"bench_recon_{label}"
+    url = fresh(database, seeded_name)
     migrate(url)
     tenant_id = f"bench{label}"
     seeded = seed(url, tenant_id, count)
     path = workdir / f"stripe_{label}.csv"
     planted = statement(url, tenant_id, path)
-    seconds, rss_mb, report = reconcile(url, tenant_id, path)
-    copy_s = bare_copy(url, path)
-    found = report["run"]["counts"]
-    if found != planted["planted"]:
-        raise SystemExit(f"breaks found {found} differ from those planted {planted['planted']}")
+    samples = []
+    for _ in range(repeat):
+        run_url = copy_of(database, seeded_name, f"{seeded_name}_run")
+        seconds, rss_mb, report = reconcile(run_url, tenant_id, path)
+        copy_s = bare_copy(run_url, path)
+        found = report["run"]["counts"]
+        if found != planted["planted"]:
+            raise SystemExit(f"breaks found {found} differ from those planted {planted['planted']}")
+        samples.append((seconds, copy_s, rss_mb))
     return {
-        "payments": count, "seed_s": seeded, "lines": report["run"]["lines"], "recon_s": seconds,
-        "copy_s": copy_s, "rss_mb": rss_mb, "breaks": report["run"]["breaks"],
-        "size_mb": path.stat().st_size / 1e6,
+        "payments": count, "seed_s": seeded, "lines": report["run"]["lines"],
+        "recon_s": statistics.median(r for r, _, _ in samples),
+        "copy_s": statistics.median(c for _, c, _ in samples),
+        "rss_mb": max(s[2] for s in samples), "breaks": report["run"]["breaks"],
+        "size_mb": path.stat().st_size / 1e6, "samples": samples,
     }  # fmt: skip
 
 
@@ -167,12 +187,13 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--big", type=int, default=5_000_000)
     parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs at --lines (medians)")
     args = parser.parse_args()
     database = open_database()
     try:
         with tempfile.TemporaryDirectory(prefix="recon-bench-") as tmp:
-            small = one_size(database, args.lines, Path(tmp), "1m")
-            big = None if args.skip_big else one_size(database, args.big, Path(tmp), "5m")
+            small = one_size(database, args.lines, Path(tmp), "1m", max(1, args.repeat))
+            big = None if args.skip_big else one_size(database, args.big, Path(tmp), "5m", 1)
     finally:
         if database.server is not None:
             database.server.cleanup()
@@ -185,6 +206,11 @@ def main() -> int:
                 f"{name:<6}{row['payments']:>10}{row['lines']:>10}{row['size_mb']:>8.0f}{row['seed_s']:>8.1f}"
                 f"{row['recon_s']:>9.2f}{row['copy_s']:>8.2f}{row['rss_mb']:>8.0f}{row['breaks']:>8}"
             )
+    for n, (recon_s, copy_s, rss_mb) in enumerate(small["samples"], 1):
+        print(
+            f"  1m sample {n}: recon_s={recon_s:.2f}  copy_s={copy_s:.2f}  "
+            f"ratio={recon_s / copy_s:.2f}  rss_mb={rss_mb:.0f}"
+        )
     rss_big = f"{big['rss_mb']:.0f}" if big is not None else "skipped"
     ratio = small["recon_s"] / small["copy_s"]
     print(
