@@ -35,7 +35,7 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from adapters.postgres.recon_workspace import SideSession, open_side, second_session
+from adapters.postgres.recon_workspace import SideSession, open_side, run_id_of, second_session
 from payments_core.money import MAX_MINOR
 from payments_core.ports.reconciliation import Progress
 from payments_core.ports.statements import NotPlainCsv, PlainCsv
@@ -129,9 +129,7 @@ def _stage_halves(
     progress: Progress | None,
 ) -> int:
     """The first part here, the second in the side session at the same time; then the view."""
-    run = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
-    if run is None:
-        raise LookupError("the server did not name the transaction")
+    run = run_id_of(conn)
     stop = threading.Event()
     side_lines = [0]
 
@@ -143,7 +141,7 @@ def _stage_halves(
         side_lines[0] = lines
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-side") as executor:
-        second = executor.submit(_stage_side, side, run[0], plain, _until(halves[1], stop), seen, stop)
+        second = executor.submit(_stage_side, side, run, plain, _until(halves[1], stop), seen, stop)
         try:
             lines = _stage_part(conn, plain, halves[0], PART, both)
         except BaseException:
