@@ -141,9 +141,9 @@ def _janitor(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from entrypoints.reconcile import fingerprint_soon, run  # noqa: PLC0415
+    from entrypoints.reconcile import draws_progress, fingerprint_soon, run  # noqa: PLC0415
 
-    fingerprint = fingerprint_soon(args.statement)
+    fingerprint = fingerprint_soon(args.statement, lines=draws_progress())
     from entrypoints.composition import postgres_core  # noqa: PLC0415
 
     with postgres_core() as (core, _):

@@ -72,6 +72,20 @@ def test_a_clean_statement_exits_0_with_a_summary(shop, tmp_path, capsys):
     assert "matched" in out and "open breaks" in out
 
 
+def test_on_a_terminal_a_progress_bar_counts_the_statements_lines(shop, tmp_path, capsys, monkeypatch):
+    tenant_id, payments = shop
+    path = statement(tmp_path / "clean.csv", payments)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    assert main(reconcile(path, tenant_id, "--cutoff-hours", "0")) == 0
+    drawn = capsys.readouterr().err
+    assert "staging" in drawn and f"{len(payments)}/{len(payments)}" in drawn
+    monkeypatch.delenv("TTY_COMPATIBLE")
+    monkeypatch.delenv("TTY_INTERACTIVE")
+    assert main(reconcile(path, tenant_id, "--cutoff-hours", "0")) == 0
+    assert "staging" not in capsys.readouterr().err
+
+
 def test_breaks_exit_1_and_the_json_report_proves_them(shop, tmp_path, capsys):
     tenant_id, payments = shop
     at = (payments[-1].created_at + timedelta(seconds=3)).isoformat()
@@ -178,6 +192,7 @@ def test_the_digest_read_on_a_thread_is_the_files_and_its_errors_come_with_it(tm
     path = tmp_path / "statement.csv"
     path.write_bytes(body)
     assert fingerprint_soon(path)() == (hashlib.sha256(body).hexdigest(), 300_000)
+    assert fingerprint_soon(path, lines=False)() == (hashlib.sha256(body).hexdigest(), None)
     with pytest.raises(FileNotFoundError):
         fingerprint_soon(tmp_path / "missing.csv")()
 
