@@ -72,24 +72,23 @@ CREATE UNLOGGED TABLE recon_payouts AS
     GROUP BY s.payout_id HAVING count(*) FILTER (WHERE {FIRST_LINE}) > 0;
 ANALYZE recon_payouts"""  # noqa: S608 - constants only
 
-# Our records, as matching reads them. The settling transfer is a join on the transfers' primary
-# key (compared in that index's collation).
+# Our records, as matching reads them: the amounts from their columns (generated from `doc`,
+# migration 0021), and the settling transfer by a join on the transfers' primary key (compared in
+# that index's collation).
 RECORD_COLUMNS_SQL: Final = {
     "payment": (
-        "'payment'::text AS kind, x.id, x.status, (x.doc->'amount'->>'minor')::bigint AS amount, "
-        "x.doc->'amount'->>'currency' AS currency, x.created_at, x.provider_reference, "
-        "(x.doc->'fee'->>'minor')::bigint AS fee, "
+        "'payment'::text AS kind, x.id, x.status, x.amount_minor AS amount, x.currency, x.created_at, "
+        "x.provider_reference, x.fee_minor AS fee, "
         "x.status IN ('completed', 'partially_refunded', 'refunded') AS settled, "
         "t.id IS NOT NULL AS in_ledger"
     ),
     "refund": (
-        "'refund'::text, x.id, x.status, (x.doc->'amount'->>'minor')::bigint, x.doc->'amount'->>'currency', "
-        "x.created_at, x.provider_refund_id, NULL::bigint, x.status = 'succeeded', t.id IS NOT NULL"
+        "'refund'::text, x.id, x.status, x.amount_minor, x.currency, x.created_at, x.provider_refund_id, "
+        "NULL::bigint, x.status = 'succeeded', t.id IS NOT NULL"
     ),
     "withdrawal": (
-        "'withdrawal'::text, x.id, x.status, (x.doc->'net_amount'->>'minor')::bigint, "
-        "x.doc->'net_amount'->>'currency', x.created_at, x.provider_reference, NULL::bigint, "
-        "x.status = 'completed', t.id IS NOT NULL"
+        "'withdrawal'::text, x.id, x.status, x.net_minor, x.currency, x.created_at, x.provider_reference, "
+        "NULL::bigint, x.status = 'completed', t.id IS NOT NULL"
     ),
 }
 RECORD_SOURCES: Final = (

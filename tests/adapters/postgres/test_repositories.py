@@ -129,6 +129,30 @@ def test_updates_and_upserts_replace_the_whole_aggregate(uow):
         assert work.tenants.get("t1").name == "Renamed"
 
 
+def test_the_amount_columns_follow_each_records_document_through_insert_and_update(uow, pool):
+    """Reconciliation reads amounts from columns generated from `doc` (migration 0021)."""
+    with uow() as work:
+        work.payments.add(payment("p1", amount=Money(1234, "KES")))
+        work.refunds.add(refund("r1", "p1", amount=Money(400, "KES")))
+        work.withdrawals.add(withdrawal("w1", net_amount=Money(96_700, "KES")))
+        work.commit()
+    with uow() as work:
+        paid = work.payments.get("t1", "p1").moved(PaymentStatus.COMPLETED, T0, fee=Money(25, "KES"))
+        work.payments.update(paid)
+        work.commit()
+    with pool.connection() as conn:
+        conn.execute("SELECT set_config('app.tenant_id', 't1', true)")
+        columns = conn.execute(
+            """SELECT 'payment', amount_minor, currency, fee_minor FROM payments WHERE id = 'p1'
+               UNION ALL SELECT 'refund', amount_minor, currency, NULL FROM refunds WHERE id = 'r1'
+               UNION ALL SELECT 'withdrawal', net_minor, currency, NULL FROM withdrawals WHERE id = 'w1'
+               ORDER BY 1"""
+        ).fetchall()
+    assert columns == [
+        ("payment", 1234, "KES", 25), ("refund", 400, "KES", None), ("withdrawal", 96_700, "KES", None),
+    ]  # fmt: skip
+
+
 @given(aggregates.payments)
 def test_any_payment_round_trips_through_postgres(pg_url, payment_sample):
     stored = attrs.evolve(payment_sample, tenant_id="prop")
