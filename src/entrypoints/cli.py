@@ -22,6 +22,9 @@ payments janitor [--once] [--interval S] [--batch N]
                                   ask providers about payments, refunds and withdrawals pending too
                                   long, apply their answers, expire sessions; one pass prints its
                                   counts as JSON
+
+Each command imports what it needs itself: `payments reconcile` starts reading its statement
+before the database adapter and the core are imported (`reconcile_start`).
 """
 
 from __future__ import annotations
@@ -33,15 +36,11 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-import attrs
-
-from adapters.postgres.migrate import migrate
-from adapters.postgres.server import open_database
-from entrypoints import config
-from payments_core.errors import DomainError
-
 
 def _migrate() -> int:
+    from adapters.postgres.migrate import migrate  # noqa: PLC0415
+    from adapters.postgres.server import open_database  # noqa: PLC0415
+
     database = open_database()
     try:
         applied = migrate(database.url)
@@ -55,6 +54,7 @@ def _migrate() -> int:
 
 def _tenant_create(args: argparse.Namespace) -> int:
     from entrypoints.serve import create_tenant, postgres_runtime, print_json  # noqa: PLC0415
+    from payments_core.errors import DomainError  # noqa: PLC0415
 
     if args.rate_limit_scale < 1:
         print("--rate-limit-scale must be at least 1", file=sys.stderr)
@@ -71,6 +71,7 @@ def _tenant_create(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from adapters.auth.tokens import JwtTokens  # noqa: PLC0415 - only this command signs tokens
+    from entrypoints import config  # noqa: PLC0415
     from entrypoints.serve import scopes_or_all  # noqa: PLC0415
 
     now = datetime.now(UTC)
@@ -88,6 +89,7 @@ def _worker(args: argparse.Namespace) -> int:
     (FOR UPDATE SKIP LOCKED). The janitor runs in a thread beside the delivery loop."""
     from entrypoints.composition import postgres_core  # noqa: PLC0415
     from entrypoints.worker import run_deliveries, start_janitor_in_background  # noqa: PLC0415
+    from payments_core.errors import DomainError  # noqa: PLC0415
 
     with postgres_core() as (core, _):
         deliveries = core.deliveries
@@ -117,8 +119,11 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _janitor(args: argparse.Namespace) -> int:
     """Safe beside running workers: each pass claims its own objects (FOR UPDATE SKIP LOCKED)."""
+    import attrs  # noqa: PLC0415
+
     from entrypoints.composition import postgres_core  # noqa: PLC0415
     from entrypoints.worker import run_janitor  # noqa: PLC0415
+    from payments_core.errors import DomainError  # noqa: PLC0415
 
     with postgres_core() as (core, _):
         janitor = core.janitor
@@ -141,10 +146,11 @@ def _janitor(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from entrypoints.reconcile import draws_progress, fingerprint_soon, run  # noqa: PLC0415
+    from entrypoints.reconcile_start import draws_progress, fingerprint_soon  # noqa: PLC0415
 
     fingerprint = fingerprint_soon(args.statement, lines=draws_progress())
     from entrypoints.composition import postgres_core  # noqa: PLC0415
+    from entrypoints.reconcile import run  # noqa: PLC0415
 
     with postgres_core() as (core, _):
         return run(args, core, core.tenants.tenant_ids, fingerprint)
@@ -186,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     janitor.add_argument("--interval", type=float, default=60.0, help="seconds between sweeps")
     janitor.add_argument("--batch", type=int, default=50, help="objects of each kind per sweep (1-500)")
     reconcile = commands.add_parser("reconcile", help="reconcile a provider statement")
-    from entrypoints.reconcile import add_arguments  # noqa: PLC0415
+    from entrypoints.reconcile_start import add_arguments  # noqa: PLC0415
 
     add_arguments(reconcile)
     token = commands.add_parser("token", help="print a bearer JWT for a user")

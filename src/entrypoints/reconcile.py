@@ -14,27 +14,28 @@ from __future__ import annotations
 import argparse
 import csv
 import getpass
-import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters.statements import PARSERS, StatementError, open_statement
-from payments_core import PaymentsCore
+from adapters.statements import StatementError, open_statement
+from entrypoints.reconcile_start import Fingerprint, fingerprint
 from payments_core.errors import DomainError
 from payments_core.model.reconciliation import Break, BreakStatus, MatchRules, ReconciliationRun
 from payments_core.policies import Principal, Scope
 from payments_core.ports.statements import PlainCsvSource
 from payments_core.services.reconciliation import RunResult, break_view, run_view
+
+if TYPE_CHECKING:
+    from payments_core import PaymentsCore
 
 EXIT_CLEAN: Final = 0
 EXIT_BREAKS: Final = 1
@@ -46,44 +47,14 @@ CSV_COLUMNS: Final = (
 )  # fmt: skip
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--provider", required=True, choices=sorted(PARSERS), help="whose statement it is")
-    parser.add_argument("--statement", required=True, type=Path, help="the statement file")
-    parser.add_argument("--tenant", help="the tenant (default: the only tenant there is)")
-    parser.add_argument("--format", choices=("text", "json", "csv"), default="text")
-    parser.add_argument("--out", type=Path, help="write the report here instead of stdout")
-    parser.add_argument("--window-hours", type=float, default=24.0, help="amount+time match window")
-    parser.add_argument("--cutoff-hours", type=float, default=1.0, help="younger records may be missing")
-    parser.add_argument("--no-auto-resolve", action="store_true", help="leave every break open")
-    parser.add_argument("--currency", help="the statement's currency (mercadopago release reports)")
-    parser.add_argument("--as-provider", help="the provider name for a generic statement's records")
-
-
-def draws_progress() -> bool:
-    """Whether the command draws a progress bar: only on a terminal."""
-    return Console(stderr=True).is_terminal
-
-
-def fingerprint_soon(path: Path, lines: bool = True) -> Callable[[], tuple[str, int | None]]:
-    """Start reading the file's SHA-256 (and its line count, the progress bar's total, when
-    `lines`) on a thread, and answer the wait for them.
-
-    Hashing releases the GIL, so the read overlaps the command's start-up (its imports, the pool,
-    the migrations check) instead of following it: about 0.2 s of a million-line statement.
-    Counting the lines costs as much again (0.1 s), so it is done only for a bar."""
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statement-digest")
-    future = executor.submit(_digest_and_lines, path, lines)
-    executor.shutdown(wait=False)
-    return future.result
-
-
 def run(
     args: argparse.Namespace,
     core: PaymentsCore,
     tenants: Callable[[], list[str]],
-    fingerprint: Callable[[], tuple[str, int | None]] | None = None,
+    fingerprint_read: Callable[[], Fingerprint] | None = None,
 ) -> int:
-    """`fingerprint`: the statement's digest and line count, when `fingerprint_soon` started them."""
+    """`fingerprint_read`: the statement's digest and line count, when `fingerprint_soon` started
+    reading them."""
     err = Console(stderr=True)
     try:
         tenant_id = _tenant(args.tenant, tenants)
@@ -91,7 +62,9 @@ def run(
             window=timedelta(hours=args.window_hours), cutoff=timedelta(hours=args.cutoff_hours)
         )
         digest, total = (
-            fingerprint() if fingerprint is not None else _digest_and_lines(args.statement, err.is_terminal)
+            fingerprint_read()
+            if fingerprint_read is not None
+            else fingerprint(args.statement, err.is_terminal)
         )
         source = open_statement(args.provider, args.statement, **_options(args))
     except (DomainError, OSError) as error:
@@ -141,18 +114,6 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     if args.provider == "generic" and args.as_provider:
         return {"provider": args.as_provider}
     return {}
-
-
-def _digest_and_lines(path: Path, count: bool) -> tuple[str, int | None]:
-    """The file's SHA-256 and (when `count`) its number of lines, in one pass of 1 MiB reads."""
-    digest = hashlib.sha256()
-    lines = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            if count:
-                lines += chunk.count(b"\n")
-    return digest.hexdigest(), max(0, lines - 1) if count else None
 
 
 def _message(error: BaseException) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from entrypoints.cli import main
 from entrypoints.composition import postgres_core
-from entrypoints.reconcile import fingerprint_soon
+from entrypoints.reconcile_start import fingerprint_soon
 from payments_core.money import Money
 from payments_core.policies import Principal, Scope
 
