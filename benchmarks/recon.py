@@ -1,6 +1,6 @@
 """Reconciliation against a bare COPY, on the same server, in the same run.
 
-    .venv/bin/python benchmarks/recon.py [--lines 1000000] [--big 5000000] [--skip-big] [--repeat 3]
+    .venv/bin/python benchmarks/recon.py [--lines 1000000] [--big 5000000] [--skip-big] [--repeat 5]
 
 1. A fresh database with one tenant and `--lines` Stripe payments (one in 50,000 pending, the
    rest completed, each with its settling transfer). The fixture writes payments and transfer rows
@@ -187,7 +187,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--big", type=int, default=5_000_000)
     parser.add_argument("--skip-big", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3, help="timed pairs at --lines (the median's)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed pairs at --lines (the median's)")
     args = parser.parse_args()
     database = open_database()
     try:
