@@ -222,26 +222,22 @@ def _major(minor: int, exponent: int) -> str:
 @given(odd=st.booleans(), data=st.data())
 def test_random_reports_stage_as_the_parser_stages_them(store, tmp_path, odd, data):
     body = "".join(data.draw(st.lists(rows(odd), max_size=12)))
-    path = tmp_path / "random.csv"
-    path.write_text(HEADER + body, encoding="utf-8")
-    by_postgres = staged_by_postgres(store, path)
-    try:
-        by_parser = staged_by_parser(path)
-    except StatementError:
-        assert by_postgres is None, "a file the parser refuses is never staged"
-        return
-    if not odd:
-        assert by_postgres is not None, "a canonical file takes the set-wise path"
-    assert by_postgres is None or by_postgres == by_parser
+    assert_staged_as_the_parser_stages(partial(staged_by_postgres, store), tmp_path, body, odd)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(odd=st.booleans(), data=st.data())
 def test_random_reports_stage_in_two_halves_as_the_parser_stages_them(pool, tmp_path, odd, data):
     body = "".join(data.draw(st.lists(rows(odd), min_size=2, max_size=12)))
+    assert_staged_as_the_parser_stages(partial(staged_in_halves, pool), tmp_path, body, odd)
+
+
+def assert_staged_as_the_parser_stages(staging, tmp_path: Path, body: str, odd: bool) -> None:
+    """The set-wise path (`staging`) stages the report as the parser does, or declines it; it
+    never stages a report the parser refuses, and never declines a canonical one."""
     path = tmp_path / "random.csv"
     path.write_text(HEADER + body, encoding="utf-8")
-    by_postgres = staged_in_halves(pool, path)
+    by_postgres = staging(path)
     try:
         by_parser = staged_by_parser(path)
     except StatementError:
