@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from entrypoints.http.settings import HttpSettings
-from tests.support.http import error_code, running_api
+from tests.support.http import error_code, running_api, wait_for_a_fresh_window
 
 _addresses = itertools.count(1)
 
@@ -43,14 +43,6 @@ def created_links(api, tenant) -> int:
 
 def payments_of(api, tenant) -> int:
     return api.core.payments.list_payments(tenant.principal()).pagination.total_items
-
-
-def wait_for_a_fresh_window(api, margin_seconds=5.0):
-    """Rate limits count per clock minute: start a burst where it cannot straddle two."""
-    now = api.clock.now()
-    left = 60 - now.second - now.microsecond / 1_000_000
-    if left < margin_seconds:
-        time.sleep(left + 0.1)
 
 
 def test_create_a_link_and_read_its_public_page_with_the_seed_fields(api, visitor):

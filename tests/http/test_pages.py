@@ -21,7 +21,7 @@ from entrypoints.http.pages import PAGES
 from entrypoints.http.settings import SEED_LIMITS, HttpSettings
 from payments_core.money import Money
 from payments_core.policies import Principal
-from tests.support.http import TenantHandle, error_code, running_api
+from tests.support.http import TenantHandle, error_code, running_api, wait_for_a_fresh_window
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 HARDENED = {
@@ -93,14 +93,6 @@ def assert_hardened(answer, form_action="'self'"):
     policy = csp(answer)
     assert policy["frame-ancestors"] == "'none'" and policy["default-src"] == "'none'"
     assert policy["style-src"] == "'unsafe-inline'" and policy["form-action"] == form_action
-
-
-def wait_for_a_fresh_window(api, margin_seconds=5.0):
-    """Rate limits count per clock minute: start a burst where it cannot straddle two."""
-    now = api.clock.now()
-    left = 60 - now.second - now.microsecond / 1_000_000
-    if left < margin_seconds:
-        time.sleep(left + 0.1)
 
 
 def assert_limited_page(answer, limit: int):

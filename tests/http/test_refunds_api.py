@@ -1,10 +1,9 @@
 """Seed 003 over HTTP: `POST /refunds`, in integer minor units, MFA required."""
 
-import time
 
 import pytest
 
-from tests.support.http import error_code
+from tests.support.http import error_code, wait_for_a_fresh_window
 
 
 def funded(api, **tenant_options):
@@ -12,14 +11,6 @@ def funded(api, **tenant_options):
     acme = api.tenant(**tenant_options)
     acme.paid_payment("100.00")
     return acme, acme.paid_payment("99.00")
-
-
-def wait_for_a_fresh_window(api, margin_seconds=5.0):
-    """Rate limits count per clock minute: start a burst where it cannot straddle two."""
-    now = api.clock.now()
-    left = 60 - now.second - now.microsecond / 1_000_000
-    if left < margin_seconds:
-        time.sleep(left + 0.1)
 
 
 def snapshot(api, tenant, payment_id):

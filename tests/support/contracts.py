@@ -20,7 +20,7 @@ from typing import Any, Final
 import attrs
 
 from payments_core.money import Money
-from tests.support.http import Api, TenantHandle
+from tests.support.http import Api, TenantHandle, wait_for_a_fresh_window
 
 Recipe = Callable[[Api], "Prepared"]
 
@@ -135,6 +135,7 @@ def payments_exhausted(api: Api) -> Prepared:
     """Seed 004's limit, 100 requests a minute per user, already spent by the caller."""
     tenant = api.tenant()
     headers = tenant.headers()
+    wait_for_a_fresh_window(api, margin_seconds=20.0)
     for _ in range(100):
         assert api.get("/payments", headers=headers).status_code == 200
     return Prepared(tenant, headers=headers)
@@ -145,6 +146,7 @@ def refunds_exhausted(api: Api) -> Prepared:
     tenant = api.tenant()
     headers = tenant.headers()
     body = {"paymentId": "payment_uuid", "amount": 5000, "reason": "Customer request"}
+    wait_for_a_fresh_window(api)
     for _ in range(5):
         assert api.post("/refunds", json=body, headers=headers).status_code == 404
     return Prepared(tenant, headers=headers)
