@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.statements import StatementError, open_statement
-from entrypoints.reconcile_start import Fingerprint, fingerprint
+from entrypoints.reconcile_start import Fingerprint
 from payments_core.errors import DomainError
 from payments_core.model.reconciliation import Break, BreakStatus, MatchRules, ReconciliationRun
 from payments_core.policies import Principal, Scope
@@ -51,21 +51,17 @@ def run(
     args: argparse.Namespace,
     core: PaymentsCore,
     tenants: Callable[[], list[str]],
-    fingerprint_read: Callable[[], Fingerprint] | None = None,
+    fingerprint_read: Callable[[], Fingerprint],
 ) -> int:
-    """`fingerprint_read`: the statement's digest and line count, when `fingerprint_soon` started
-    reading them."""
+    """`fingerprint_read`: the wait for the statement's digest and line count, whose read
+    `fingerprint_soon` started before the command's imports."""
     err = Console(stderr=True)
     try:
         tenant_id = _tenant(args.tenant, tenants)
         rules = MatchRules(
             window=timedelta(hours=args.window_hours), cutoff=timedelta(hours=args.cutoff_hours)
         )
-        digest, total = (
-            fingerprint_read()
-            if fingerprint_read is not None
-            else fingerprint(args.statement, err.is_terminal)
-        )
+        digest, total = fingerprint_read()
         source = open_statement(args.provider, args.statement, **_options(args))
     except (DomainError, OSError) as error:
         err.print(f"[red]bad input:[/] {_message(error)}", highlight=False)
