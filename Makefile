@@ -10,11 +10,14 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(BIN)/payments demo
 
+# The sources are compiled to bytecode once, as installing a wheel does: where bytecode is not
+# written (PYTHONDONTWRITEBYTECODE), every command would compile what it imports (0.1 s).
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from adapters.postgres.recon_workspace import UNVACUUMED
+
 RECORD_TYPES: Final = "('charge', 'refund', 'payout')"
 KIND_OF_TYPE: Final = (
     "CASE {t} WHEN 'charge' THEN 'payment' WHEN 'refund' THEN 'refund' WHEN 'payout' THEN 'withdrawal' END"
@@ -112,7 +114,7 @@ def _records(where: str) -> str:
 
 # The records created within the period. The rows are many and the work on each (a join, the jsonb
 # fields) is more than handing it over: worth parallel workers where the server has them.
-RECORDS: Final = f"CREATE UNLOGGED TABLE recon_records AS {_records(IN_PERIOD)}"
+RECORDS: Final = f"CREATE UNLOGGED TABLE recon_records {UNVACUUMED} AS {_records(IN_PERIOD)}"
 # The records read by a second session (`_records_in_side`), seen here under their usual name.
 RECORDS_VIEW: Final = "CREATE VIEW recon_records AS SELECT * FROM {}"
 # The join with the lines needs their number to put the smaller side in the hash.

@@ -35,7 +35,7 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from adapters.postgres.recon_workspace import SideSession, open_side, run_id_of, second_session
+from adapters.postgres.recon_workspace import UNVACUUMED, SideSession, open_side, run_id_of, second_session
 from payments_core.money import MAX_MINOR
 from payments_core.ports.reconciliation import Progress
 from payments_core.ports.statements import NotPlainCsv, PlainCsv
@@ -51,8 +51,8 @@ STAGE_COLUMNS: Final = (
     "line_number", "type", "external_id", "reference", "gross", "fee", "net", "currency", "occurred_at",
     "payout_id",
 )  # fmt: skip
-STAGE_TABLE: Final = """
-CREATE UNLOGGED TABLE {table} (
+STAGE_TABLE: Final = f"""
+CREATE UNLOGGED TABLE {{table}} (
     line_number bigint NOT NULL,
     type text NOT NULL,
     external_id text NOT NULL,
@@ -62,8 +62,8 @@ CREATE UNLOGGED TABLE {table} (
     net bigint NOT NULL,
     currency text NOT NULL,
     occurred_at timestamptz NOT NULL,
-    payout_id text{checks}
-)"""
+    payout_id text{{checks}}
+) {UNVACUUMED}"""
 # What the parser refuses and the conversion would otherwise let through.
 CHECKS: Final = f""",
     CHECK (gross - fee = net),
@@ -267,7 +267,7 @@ def _convert(conn: psycopg.Connection[Any], plain: PlainCsv, table: sql.Identifi
     ]
     when = _column(plain.time_column)
     return sql.SQL(
-        "CREATE UNLOGGED TABLE {table} AS "
+        "CREATE UNLOGGED TABLE {table} {options} AS "
         "SELECT n + 1 AS line_number, {type}::text AS type, "
         "(CASE WHEN {type} = 'charge' THEN coalesce({charge_ids}) ELSE coalesce({ids}) END)::text "
         "AS external_id, "
@@ -278,6 +278,7 @@ def _convert(conn: psycopg.Connection[Any], plain: PlainCsv, table: sql.Identifi
         "FROM recon_raw"
     ).format(
         table=table,
+        options=sql.SQL(UNVACUUMED),
         type=line_type,
         charge_ids=sql.SQL(", ").join(map(_column, plain.charge_external_id_columns)),
         ids=sql.SQL(", ").join(map(_column, plain.external_id_columns)),

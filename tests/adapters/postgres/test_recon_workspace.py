@@ -15,7 +15,7 @@ import pytest
 
 from adapters.postgres.pool import make_pool
 from adapters.postgres.recon_workspace import close_workspace, open_side, open_workspace
-from adapters.postgres.reconciliation import PostgresReconciliation
+from adapters.postgres.reconciliation import PostgresReconciliation, _records_in_side
 from adapters.postgres.rows import Scope
 from adapters.statements import StripeStatement
 from adapters.statements.plain import data_halves
@@ -219,3 +219,28 @@ def test_with_no_second_session_free_a_run_stages_and_matches_in_its_own(pg_clon
             conn.rollback()
     finally:
         lonely.close()
+
+
+def test_autovacuum_leaves_the_tables_a_side_commits_alone(pool, tmp_path):
+    """Committed, they are the autovacuum's to take: it vacuumed and analysed them mid-run."""
+    path = tmp_path / "stripe.csv"
+    path.write_text(STRIPE_HEADER + "".join(STRIPE_ROW.format(n=n) for n in range(40)), encoding="utf-8")
+    plain = attrs.evolve(StripeStatement(path).plain_csv(), halves=partial(data_halves, path, smallest=1))
+    with pool.connection() as conn:
+        store = PostgresReconciliation(conn, Scope(conn), side=pool.connection)
+        assert store.stage_csv("t1", plain) == 40
+        run = conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
+        params = {"tenant": "t1", "provider": "stripe", "first": T0, "last": T0}
+        with pool.connection() as side:
+            assert _records_in_side(side, run, "t1", params) == (f"recon_side_{run}", 0)
+        options = conn.execute(
+            "SELECT c.relname, c.reloptions, t.reloptions FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class t ON t.oid = c.reltoastrelid "
+            "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname",
+            (f"recon_side_{run}",),
+        ).fetchall()
+        assert options == [
+            (name, ["autovacuum_enabled=false"], ["autovacuum_enabled=false"])
+            for name in ("recon_records", "recon_stage_part")
+        ]
+        conn.rollback()
