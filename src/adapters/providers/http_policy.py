@@ -14,7 +14,9 @@ Invariants
   safety margin, and fetched once however many threads ask at the same time.
 - A client is made on its first call (`LazyClient`), once however many threads ask: making one
   loads the TLS trust store, about 35 ms each, which a command that never calls out (a
-  reconciliation, a janitor pass with nothing due) should not pay for every provider.
+  reconciliation, a janitor pass with nothing due) should not pay for every provider. httpx
+  itself is imported then too: importing it costs 57 ms of such a command's start-up (with its
+  command-line tool, which it loads whenever click and rich are installed, as they are here).
 """
 
 from __future__ import annotations
@@ -26,17 +28,20 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from decimal import Decimal
 from functools import partial
-from typing import Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import attrs
-import httpx
 
 from payments_core.errors import ProviderUnavailable
+
+if TYPE_CHECKING:
+    import httpx
 
 K = TypeVar("K", bound=Hashable)
 
 RETRIABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
-DEFAULT_TIMEOUT: Final = httpx.Timeout(10.0, connect=3.0)
+TIMEOUT_SECONDS: Final = 10.0
+CONNECT_TIMEOUT_SECONDS: Final = 3.0
 
 
 @attrs.frozen
@@ -74,6 +79,20 @@ class LazyClient:
                 self._client.close()
 
 
+def _client(
+    base_url: str, timeout: httpx.Timeout | None, transport: httpx.BaseTransport | None
+) -> httpx.Client:
+    import httpx  # noqa: PLC0415 - loaded with the first client (see the invariants)
+
+    return httpx.Client(
+        base_url=base_url,
+        timeout=timeout or httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+        transport=transport,
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
 class ProviderHttp:
     """An httpx client bound to one provider's base URL, applying the policy to every call."""
 
@@ -82,7 +101,7 @@ class ProviderHttp:
         provider: str,
         base_url: str,
         *,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | None = None,
         retry: RetryPolicy = RetryPolicy(),
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -90,16 +109,7 @@ class ProviderHttp:
         self.provider = provider
         self._retry = retry
         self._sleep = sleep
-        self._client = LazyClient(
-            partial(
-                httpx.Client,
-                base_url=base_url,
-                timeout=timeout,
-                transport=transport,
-                follow_redirects=False,
-                trust_env=False,
-            )
-        )
+        self._client = LazyClient(partial(_client, base_url, timeout, transport))
 
     def request(
         self,
@@ -116,6 +126,8 @@ class ProviderHttp:
     ) -> httpx.Response:
         """One logical call; `idempotent` defaults to True for GET and False otherwise. `content` is
         a body already encoded (JSON with exact decimal numbers, say)."""
+        import httpx  # noqa: PLC0415 - loaded with the first client (see the invariants)
+
         repeatable = method.upper() == "GET" if idempotent is None else idempotent
         attempts = 1 + (self._retry.retries if repeatable else 0)
         reason = "unavailable"

@@ -18,9 +18,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from payments_core.errors import (
     DomainError,
@@ -30,6 +28,9 @@ from payments_core.errors import (
     ValidationError,
 )
 from payments_core.money import Money
+
+if TYPE_CHECKING:
+    import httpx
 
 NAME: Final = "mercadopago"
 _SEGMENT: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from adapters.providers.http_policy import (
     Credentials,
@@ -77,6 +75,9 @@ from payments_core.ports import (
     ProviderReceipt,
     RefundRequest,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 SANDBOX_URL: Final = "https://sandbox.safaricom.co.ke"
 CANCELLED_BY_USER: Final = 1032

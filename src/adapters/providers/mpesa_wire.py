@@ -14,13 +14,14 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from adapters.providers.http_policy import json_object
 from payments_core.errors import InvalidAmount, InvalidOperation, ProviderUnavailable, ValidationError
 from payments_core.money import Money
+
+if TYPE_CHECKING:
+    import httpx
 
 PROVIDER: Final = "mpesa"
 # Kenya keeps East Africa Time all year (no daylight saving): Africa/Nairobi is UTC+3.

@@ -42,9 +42,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from adapters.providers.http_policy import Credentials, ProviderHttp
 from payments_core.errors import (
@@ -70,6 +68,9 @@ from payments_core.ports import (
     ReceiptStatus,
     RefundRequest,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 NAME: Final = "paystack"
 DEFAULT_BASE_URL: Final = "https://api.paystack.co"

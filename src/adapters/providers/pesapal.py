@@ -36,11 +36,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
 import attrs
-import httpx
 
 from adapters.providers.http_policy import (
     Credentials,
@@ -65,6 +64,9 @@ from payments_core.ports import (
     ReceiptStatus,
     RefundRequest,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 PROVIDER: Final = "pesapal"
 SANDBOX_URL: Final = "https://cybqa.pesapal.com/pesapalv3"

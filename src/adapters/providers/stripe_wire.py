@@ -13,9 +13,7 @@ Invariants
 from __future__ import annotations
 
 import re
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from payments_core.errors import (
     DomainError,
@@ -27,6 +25,9 @@ from payments_core.errors import (
     ValidationError,
 )
 from payments_core.money import Money
+
+if TYPE_CHECKING:
+    import httpx
 
 PROVIDER: Final = "stripe"
 

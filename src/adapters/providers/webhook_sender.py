@@ -16,32 +16,33 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from datetime import timedelta
-from functools import partial
 from types import TracebackType
-from typing import Final, Self
-
-import httpx
+from typing import TYPE_CHECKING, Final, Self
 
 from adapters.providers.http_policy import LazyClient
 from payments_core.ports.deliveries import WebhookTransportError
 
+if TYPE_CHECKING:
+    import httpx
+
 MAX_CONNECTIONS: Final = 20
+
+
+def _client() -> httpx.Client:
+    import httpx  # noqa: PLC0415 - loaded with the first client, as providers' are (`http_policy`)
+
+    return httpx.Client(
+        follow_redirects=False, limits=httpx.Limits(max_connections=MAX_CONNECTIONS), trust_env=False
+    )
 
 
 class HttpxWebhookSender:
     def __init__(self, client: httpx.Client | None = None) -> None:
-        self._client = LazyClient(
-            (lambda: client)
-            if client is not None
-            else partial(
-                httpx.Client,
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=MAX_CONNECTIONS),
-                trust_env=False,
-            )
-        )
+        self._client = LazyClient((lambda: client) if client is not None else _client)
 
     def send(self, url: str, headers: Mapping[str, str], body: bytes, timeout: timedelta) -> int:
+        import httpx  # noqa: PLC0415 - loaded with the first client
+
         seconds = timeout.total_seconds()
         try:
             response = self._client.get().post(
