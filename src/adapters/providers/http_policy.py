@@ -84,9 +84,11 @@ def _client(
 ) -> httpx.Client:
     import httpx  # noqa: PLC0415 - loaded with the first client (see the invariants)
 
+    if timeout is None:
+        timeout = httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
     return httpx.Client(
         base_url=base_url,
-        timeout=timeout or httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+        timeout=timeout,
         transport=transport,
         follow_redirects=False,
         trust_env=False,
