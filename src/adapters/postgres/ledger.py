@@ -10,174 +10,41 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from adapters.postgres.array_literals import int_array, text_array
 from adapters.postgres.group_commit import GroupCommitter
+from adapters.postgres.ledger_rows import (
+    ALL_TENANTS,
+    BATCH_SQL,
+    POST_SQL,
+    account_of,
+    batch_arrays,
+    entries_of,
+    hold_of,
+    parse_postings,
+    parse_request,
+    post_arrays,
+    request_json,
+)
 from adapters.postgres.sql_errors import translated
 from payments_core.errors import IdempotencyConflict, NotFound
 from payments_core.ledger import (
     Account,
-    AccountFlags,
     AccountNotFound,
     Balances,
-    Bucket,
     Entry,
     Hold,
-    Posting,
-    Side,
     Transfer,
     TransferMode,
     TransferRequest,
 )
 from payments_core.ledger.transfers import expiry_id
-from payments_core.money import Money
 from payments_core.ports import Clock
-from payments_core.states import HoldStatus
-
-ALL_TENANTS = "*"
-
-
-def instant(moment: datetime | None) -> str | None:
-    """One spelling per instant, so that identical requests compare equal as JSON."""
-    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def postings_json(postings: Sequence[Posting]) -> list[dict[str, Any]]:
-    return [
-        {"debit": p.debit_account_id, "credit": p.credit_account_id, "amount": p.amount.minor,
-         "currency": p.amount.currency}
-        for p in postings
-    ]  # fmt: skip
-
-
-def request_json(request: TransferRequest) -> dict[str, Any]:
-    return {
-        "id": request.id,
-        "tenant_id": request.tenant_id,
-        "kind": request.kind,
-        "mode": request.mode.value,
-        "postings": postings_json(request.postings),
-        "pending_id": request.pending_id,
-        "expires_at": instant(request.expires_at),
-        "metadata": [list(item) for item in request.metadata],
-    }
-
-
-_POST_SQL = (
-    "SELECT ledger_post(%s::jsonb, %s, %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
-    " %s::text[], %s::text[], %s::bigint[], %s::text[])"
-)
-_FIELDS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
-
-
-def _post_arrays(request: TransferRequest) -> tuple[str, ...]:
-    """What a posted or pending transfer does, as `ledger_post` takes it (array literals): the
-    touched accounts in id order with their four balance deltas, then one journal row per posting."""
-    bucket = "posted" if request.mode is TransferMode.POSTED else "pending"
-    deltas: dict[str, dict[str, int]] = {}
-    for posting in request.postings:
-        for side, account_id in (
-            ("debits", posting.debit_account_id),
-            ("credits", posting.credit_account_id),
-        ):
-            row = deltas.setdefault(account_id, dict.fromkeys(_FIELDS, 0))
-            row[f"{side}_{bucket}"] += posting.amount.minor
-    ids = sorted(deltas)
-    return (
-        text_array(ids),
-        *(int_array(deltas[i][field] for i in ids) for field in _FIELDS),
-        text_array(p.debit_account_id for p in request.postings),
-        text_array(p.credit_account_id for p in request.postings),
-        int_array(p.amount.minor for p in request.postings),
-        text_array(p.amount.currency for p in request.postings),
-    )
-
-
-_BATCH_SQL = (
-    "SELECT ledger_post_batch(%s, %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::integer[],"
-    " %s::text[], %s::text[], %s::bigint[], %s::text[])"
-)
-
-
-def _batch_arrays(requests: Sequence[TransferRequest]) -> tuple[str, ...]:
-    """The columns `ledger_post_batch` takes (array literals): one entry per transfer, then one
-    per posting."""
-    rows = [(n, p) for n, r in enumerate(requests, start=1) for p in r.postings]
-    return (
-        text_array(r.tenant_id for r in requests),
-        text_array(r.id for r in requests),
-        text_array(r.kind for r in requests),
-        text_array(json.dumps(request_json(r)) for r in requests),
-        int_array(n for n, _ in rows),
-        text_array(p.debit_account_id for _, p in rows),
-        text_array(p.credit_account_id for _, p in rows),
-        int_array(p.amount.minor for _, p in rows),
-        text_array(p.amount.currency for _, p in rows),
-    )
-
-
-def parse_postings(data: list[dict[str, Any]]) -> tuple[Posting, ...]:
-    return tuple(Posting(p["debit"], p["credit"], Money(int(p["amount"]), p["currency"])) for p in data)
-
-
-def parse_request(data: dict[str, Any]) -> TransferRequest:
-    expires = data.get("expires_at")
-    return TransferRequest(
-        id=data["id"],
-        tenant_id=data["tenant_id"],
-        kind=data["kind"],
-        mode=TransferMode(data["mode"]),
-        postings=parse_postings(data["postings"]),
-        pending_id=data.get("pending_id"),
-        expires_at=datetime.fromisoformat(expires) if expires else None,
-        metadata=[tuple(item) for item in data.get("metadata", [])],
-    )
-
-
-def _account(row: dict[str, Any]) -> Account:
-    return Account(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        code=row["code"],
-        currency=row["currency"],
-        flags=AccountFlags(row["debits_must_not_exceed_credits"], row["credits_must_not_exceed_debits"]),
-        balances=Balances(
-            row["debits_pending"], row["debits_posted"], row["credits_pending"], row["credits_posted"]
-        ),
-    )
-
-
-def _hold(row: dict[str, Any]) -> Hold:
-    return Hold(
-        transfer_id=row["transfer_id"],
-        tenant_id=row["tenant_id"],
-        postings=parse_postings(row["postings"]),
-        expires_at=row["expires_at"],
-        status=HoldStatus(row["status"]),
-        resolved_by=row["resolved_by"],
-    )
-
-
-def _entries(row: dict[str, Any]) -> tuple[Entry, Entry]:
-    """A journal row read as the core's two entries: its debit side, then its credit side."""
-    common = {
-        "transfer_id": row["transfer_id"],
-        "tenant_id": row["tenant_id"],
-        "currency": row["currency"],
-        "bucket": Bucket(row["bucket"]),
-        "amount": row["amount"],
-        "created_at": row["created_at"],
-    }
-    return (
-        Entry(account_id=row["debit_account_id"], side=Side.DEBIT, **common),
-        Entry(account_id=row["credit_account_id"], side=Side.CREDIT, **common),
-    )
 
 
 class PostgresLedgerStore:
@@ -224,7 +91,7 @@ class PostgresLedgerStore:
                         ],
                     )
                 stored = {
-                    row["id"]: _account(row)
+                    row["id"]: account_of(row)
                     for row in self._rows(
                         tenant_id,
                         "SELECT * FROM accounts WHERE tenant_id = %s AND id = ANY(%s)",
@@ -243,11 +110,11 @@ class PostgresLedgerStore:
         )
         if not rows:
             raise AccountNotFound("account not found", accountId=account_id)
-        return _account(rows[0])
+        return account_of(rows[0])
 
     def accounts(self, tenant_id: str) -> list[Account]:
         rows = self._rows(tenant_id, "SELECT * FROM accounts WHERE tenant_id = %s ORDER BY id", (tenant_id,))
-        return [_account(row) for row in rows]
+        return [account_of(row) for row in rows]
 
     def lock_accounts(self, requests: Sequence[TransferRequest]) -> None:
         """Lock every account these transfers name, in (tenant, id) order, in one statement."""
@@ -269,7 +136,7 @@ class PostgresLedgerStore:
         with translated():
             if request.mode in (TransferMode.POSTED, TransferMode.PENDING):
                 row = self._conn.execute(
-                    _POST_SQL, (payload, self._clock.now(), *_post_arrays(request))
+                    POST_SQL, (payload, self._clock.now(), *post_arrays(request))
                 ).fetchone()
             else:
                 row = self._conn.execute(
@@ -289,7 +156,7 @@ class PostgresLedgerStore:
         if len(requests) > 1 and all(r.mode is TransferMode.POSTED for r in requests):
             now = self._clock.now()
             with translated():
-                row = self._conn.execute(_BATCH_SQL, (now, *_batch_arrays(requests))).fetchone()
+                row = self._conn.execute(BATCH_SQL, (now, *batch_arrays(requests))).fetchone()
             if row is not None and row[0]:
                 return [Transfer(request=r, postings=r.postings, created_at=now) for r in requests]
         return [self.submit(request) for request in requests]
@@ -313,7 +180,7 @@ class PostgresLedgerStore:
         )
         if not rows:
             raise NotFound("pending transfer not found", transferId=transfer_id)
-        return _hold(rows[0])
+        return hold_of(rows[0])
 
     def expire_holds(self) -> list[Transfer]:
         due = self._rows(
@@ -347,7 +214,7 @@ class PostgresLedgerStore:
         return [
             entry
             for row in rows
-            for entry in _entries(row)
+            for entry in entries_of(row)
             if account_id is None or entry.account_id == account_id
         ]
 
