@@ -14,7 +14,7 @@ Invariants
   did (`GET /transaction/verify/…`, `GET /transfer/verify/…`). A transfer recipient is deduplicated
   by Paystack on its account number. A refund has no reference: it is never retried.
 - Transaction references allow only letters, digits, `-`, `.` and `=`: our ids (`cs_…`, `pay_…`)
-  cross as `cs.…`, `pay.…` (`_transaction_reference`, injective since our ids have no `.`).
+  cross as `cs.…`, `pay.…` (`transaction_reference`, injective since our ids have no `.`).
   Transfer references must be lowercase `[a-z0-9_-]` of 16-50 characters: our withdrawal id as is
   when it fits, else a digest of it.
 - Another 4xx is Paystack's verdict, mapped to a domain error (400/422 `ValidationError`, 404 or
@@ -35,26 +35,33 @@ amount on one transaction (their events cannot be told apart).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from adapters.providers.http_policy import Credentials, ProviderHttp
+from adapters.providers.paystack_wire import (
+    NAME,
+    answer_of,
+    malformed,
+    money_of,
+    refund_key,
+    refusal,
+    segment,
+    subunits_of,
+    text_field,
+    transaction_reference,
+    transfer_reference,
+    verify_signature,
+)
 from payments_core.errors import (
-    DomainError,
     IdempotencyConflict,
     InvalidOperation,
-    NotFound,
     ProviderUnavailable,
-    Unauthenticated,
     ValidationError,
 )
-from payments_core.money import Money
 from payments_core.ports import (
     CheckoutRequest,
     DirectPaymentRequest,
@@ -70,21 +77,14 @@ from payments_core.ports import (
 )
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
-NAME: Final = "paystack"
 DEFAULT_BASE_URL: Final = "https://api.paystack.co"
-SIGNATURE_HEADER: Final = "x-paystack-signature"
-# Currencies whose Paystack subunit is the ISO 4217 minor unit (kobo, pesewa, cent, piastre).
-SUBUNIT_CURRENCIES: Final = frozenset({"NGN", "GHS", "ZAR", "KES", "USD", "EGP"})
 # Transfer recipient type per currency: nuban (Nigeria), ghipss (Ghana), basa (South Africa),
 # kepss (Kenya; unconfirmed, hence a table the composition root may replace).
 RECIPIENT_TYPES: Final = {"NGN": "nuban", "GHS": "ghipss", "ZAR": "basa", "KES": "kepss"}
 CHECKOUT_CHANNELS: Final = frozenset({"card", "bank", "ussd", "qr", "mobile_money", "bank_transfer", "eft"})
 DEFAULT_EMAIL_DOMAIN: Final = "customers.invalid"
-_TRANSACTION_REFERENCE: Final = re.compile(r"[A-Za-z0-9.=-]{1,100}")
-_TRANSFER_REFERENCE: Final = re.compile(r"[a-z0-9_-]{16,50}")
-_SEGMENT: Final = re.compile(r"[A-Za-z0-9._=-]{1,100}")
 _EVENTS: Final = {
     "charge.success": ProviderEventType.PAYMENT_SUCCEEDED,
     "transfer.success": ProviderEventType.PAYOUT_SETTLED,
@@ -131,10 +131,10 @@ class PaystackProvider:
     # --- the provider port ---------------------------------------------------------------------
 
     def start_checkout(self, request: CheckoutRequest) -> ProviderCheckout:
-        reference = _transaction_reference(request.session_id)
+        reference = transaction_reference(request.session_id)
         body: dict[str, Any] = {
             "email": self._checkout_email(request),
-            "amount": str(_subunits(request.amount)),
+            "amount": str(subunits_of(request.amount)),
             "currency": request.amount.currency,
             "reference": reference,
             "metadata": {"session_id": request.session_id, "order_reference": request.reference},
@@ -148,7 +148,8 @@ class PaystackProvider:
             body["channels"] = channels
         data = self._call("POST", "/transaction/initialize", request.tenant_id, request.livemode, body)
         return ProviderCheckout(
-            provider_reference=_text(data, "reference"), redirect_url=_text(data, "authorization_url")
+            provider_reference=text_field(data, "reference"),
+            redirect_url=text_field(data, "authorization_url"),
         )
 
     def create_payment(self, request: DirectPaymentRequest) -> DirectPaymentResult:
@@ -160,10 +161,10 @@ class PaystackProvider:
         email = request.payer.get("email")
         if not isinstance(email, str) or "@" not in email:
             raise ValidationError("a Paystack charge needs payer.email", field="payer.email")
-        reference = _transaction_reference(request.payment_id)
+        reference = transaction_reference(request.payment_id)
         body = {
             "email": email,
-            "amount": str(_subunits(request.amount)),
+            "amount": str(subunits_of(request.amount)),
             "currency": request.amount.currency,
             "authorization_code": request.token,
             "reference": reference,
@@ -176,7 +177,7 @@ class PaystackProvider:
             data = self._call("GET", f"/transaction/verify/{reference}", request.tenant_id, request.livemode)
         status = str(data.get("status", ""))
         return DirectPaymentResult(
-            provider_reference=_text(data, "reference"),
+            provider_reference=text_field(data, "reference"),
             status=_CHARGED.get(status, DirectPaymentStatus.PENDING),
             status_detail=str(data.get("gateway_response") or status),
         )
@@ -184,17 +185,17 @@ class PaystackProvider:
     def refund(self, request: RefundRequest) -> ProviderReceipt:
         """Never retried: Paystack takes no reference for a refund, so a repeat could refund twice."""
         body = {
-            "transaction": _segment(request.provider_payment_reference),
-            "amount": _subunits(request.amount),
+            "transaction": segment(request.provider_payment_reference),
+            "amount": subunits_of(request.amount),
             "currency": request.amount.currency,
         }
         data = self._call("POST", "/refund", request.tenant_id, request.livemode, body, idempotent=False)
         status = str(data.get("status", ""))
         transaction = data.get("transaction")
         if not isinstance(transaction, dict):
-            raise _malformed()
-        reference = _refund_key(_text(transaction, "reference"), _subunits(request.amount))
-        details = {"provider": NAME, "status": status, "refund_id": _text(data, "id")}
+            raise malformed()
+        reference = refund_key(text_field(transaction, "reference"), subunits_of(request.amount))
+        details = {"provider": NAME, "status": status, "refund_id": text_field(data, "id")}
         return ProviderReceipt(reference, _REFUNDED.get(status, ReceiptStatus.PENDING), details)
 
     def payout(self, request: PayoutRequest) -> ProviderReceipt:
@@ -214,12 +215,12 @@ class PaystackProvider:
             {"type": kind, "name": details.get("account_name", ""), "currency": currency,
              "account_number": details.get("account_number", ""), "bank_code": details.get("bank_code", "")},
         )  # fmt: skip
-        reference = _transfer_reference(request.withdrawal_id)
+        reference = transfer_reference(request.withdrawal_id)
         body = {
             "source": "balance",
-            "amount": _subunits(request.amount),
+            "amount": subunits_of(request.amount),
             "currency": currency,
-            "recipient": _text(recipient, "recipient_code"),
+            "recipient": text_field(recipient, "recipient_code"),
             "reference": reference,
             "reason": f"Withdrawal {request.withdrawal_id}",
         }
@@ -229,7 +230,7 @@ class PaystackProvider:
             data = self._call("GET", f"/transfer/verify/{reference}", request.tenant_id, request.livemode)
         status = str(data.get("status", ""))
         return ProviderReceipt(
-            provider_reference=_text(data, "transfer_code"),
+            provider_reference=text_field(data, "transfer_code"),
             status=ReceiptStatus.PENDING,  # the outcome arrives as transfer.success / failed / reversed
             details={"provider": NAME, "status": status, "reference": reference},
         )
@@ -258,7 +259,7 @@ class PaystackProvider:
     def verify(self, tenant_id: str, livemode: bool, reference: str) -> ProviderEventType | None:
         """For the janitor: the transaction's outcome, or None while it has none (an initialized,
         unpaid transaction reads `abandoned`: the checkout session's own expiry ends it)."""
-        data = self._call("GET", f"/transaction/verify/{_segment(reference)}", tenant_id, livemode)
+        data = self._call("GET", f"/transaction/verify/{segment(reference)}", tenant_id, livemode)
         return _VERIFIED.get(str(data.get("status", "")))
 
     def close(self) -> None:
@@ -267,7 +268,7 @@ class PaystackProvider:
     # --- internals -------------------------------------------------------------------------------
 
     def _event(self, event: str, event_type: ProviderEventType, data: Mapping[str, Any]) -> ProviderEvent:
-        amount = _money(data["amount"], str(data["currency"]))
+        amount = money_of(data["amount"], str(data["currency"]))
         details = {"paystack_event": event, "status": str(data.get("status", ""))}
         if event.startswith("charge."):
             reference = str(data["reference"])
@@ -280,7 +281,7 @@ class PaystackProvider:
                 details["failure_reason"] = event
         else:
             transaction = str(data["transaction_reference"])
-            reference = _refund_key(transaction, amount.minor)
+            reference = refund_key(transaction, amount.minor)
             refund_reference = str(data.get("refund_reference") or "")
             has_id = data.get("id") is not None
             event_id = f"{event}:{data['id']}" if has_id else f"{event}:{reference}:{refund_reference}"
@@ -308,12 +309,12 @@ class PaystackProvider:
         """`data` of Paystack's `{status, message, data}`; retried unless `idempotent=False`."""
         headers = {"Authorization": f"Bearer {self._secret_key(tenant_id, livemode)}"}
         response = self._http.request(method, path, idempotent=idempotent, json=body, headers=headers)
-        payload = _loads(response)
+        payload = answer_of(response)
         if response.status_code >= 400 or payload.get("status") is not True:
-            raise _refusal(response, payload)
+            raise refusal(response, payload)
         data = payload.get("data")
         if not isinstance(data, dict):
-            raise _malformed()
+            raise malformed()
         return data
 
     def _secret_key(self, tenant_id: str, livemode: bool) -> str:
@@ -323,102 +324,3 @@ class PaystackProvider:
                 "the paystack secret key does not match the mode", provider=NAME, reason="credentials"
             )
         return key
-
-
-def verify_signature(headers: Mapping[str, str], body: bytes, secret: str | None) -> None:
-    """`Unauthenticated` unless `x-paystack-signature` is the HMAC-SHA512 of `body` with `secret`."""
-    if not secret:
-        raise Unauthenticated("no Paystack secret key to verify the webhook with", provider=NAME)
-    given = next((str(v).strip() for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), "")
-    if not given:
-        raise Unauthenticated("missing Paystack signature", provider=NAME)
-    expected = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
-    if not hmac.compare_digest(expected, given.lower()):
-        raise Unauthenticated("Paystack signature does not match", provider=NAME)
-
-
-def _subunits(amount: Money) -> int:
-    if amount.currency not in SUBUNIT_CURRENCIES:
-        raise ValidationError(f"Paystack amounts in {amount.currency} are not supported", field="currency")
-    return amount.minor
-
-
-def _money(value: object, currency: str) -> Money:
-    """Paystack's amounts are integers, sometimes sent as digit strings (its refund events)."""
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError("a Paystack amount is an integer of subunits")
-    if currency not in SUBUNIT_CURRENCIES:
-        raise ValueError("unsupported Paystack currency")
-    return Money(value, currency)
-
-
-def _refund_key(transaction_reference: str, subunits: int) -> str:
-    """What both a refund's receipt and its events name: Paystack's refund events (as published)
-    carry the transaction's reference and the amount, not the refund's id."""
-    return f"{transaction_reference}:{subunits}"
-
-
-def _transaction_reference(our_id: str) -> str:
-    reference = our_id.replace("_", ".")
-    if "." in our_id or not _TRANSACTION_REFERENCE.fullmatch(reference):
-        raise ValidationError("the id cannot be a Paystack reference", field="reference")
-    return reference
-
-
-def _transfer_reference(withdrawal_id: str) -> str:
-    if _TRANSFER_REFERENCE.fullmatch(withdrawal_id):
-        return withdrawal_id
-    return f"withdrawal-{hashlib.sha256(withdrawal_id.encode()).hexdigest()[:32]}"
-
-
-def _segment(value: str) -> str:
-    if not isinstance(value, str) or not _SEGMENT.fullmatch(value):
-        raise ValidationError("not a Paystack reference", field="reference")
-    return value
-
-
-def _loads(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = json.loads(response.content, parse_float=Decimal)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        if response.status_code >= 400:
-            return {}
-        raise _malformed()
-    return payload
-
-
-def _malformed() -> DomainError:
-    return ProviderUnavailable(
-        "the paystack provider answered something unexpected", provider=NAME, reason="malformed answer"
-    )
-
-
-def _refusal(response: httpx.Response, payload: Mapping[str, Any]) -> DomainError:
-    """A domain error for Paystack's refusal; its message is read, never passed on."""
-    status = response.status_code
-    message = str(payload.get("message", "")).lower()
-    details: dict[str, Any] = {"provider": NAME, "status": status}
-    if isinstance(payload.get("code"), str):
-        details["code"] = payload["code"][:64]
-    if "duplicate" in message:
-        return IdempotencyConflict("paystack already has an object with this reference", **details)
-    if status == 404 or "not found" in message:
-        return NotFound("paystack has no such object", **details)
-    if status in {401, 403}:
-        return ProviderUnavailable(
-            "the paystack provider refused the credentials", provider=NAME, reason="credentials"
-        )
-    if status in {400, 422} or status < 400:
-        return ValidationError("paystack refused the request", **details)
-    return InvalidOperation("paystack refused the request", **details)
-
-
-def _text(data: Mapping[str, Any], field: str) -> str:
-    value = data.get(field)
-    if value is None or isinstance(value, bool) or str(value) == "":
-        raise _malformed()
-    return str(value)

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from adapters.providers.http_policy import ProviderHttp, RetryPolicy
-from adapters.providers.paystack import SIGNATURE_HEADER, PaystackProvider
+from adapters.providers.paystack import PaystackProvider
+from adapters.providers.paystack_wire import SIGNATURE_HEADER
 from payments_core.errors import (
     IdempotencyConflict,
     InvalidOperation,
