@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.postgres import mfa_repository, repositories
+from adapters.postgres import integration_repositories, mfa_repository, repositories
 from adapters.postgres.codec import load
 from adapters.postgres.ledger import PooledLedgerStore
 
@@ -21,13 +21,13 @@ TABLES = {
     "customers": repositories.CUSTOMERS,
     "links": repositories.LINKS,
     "withdrawals": repositories.WITHDRAWALS,
-    "api_keys": repositories.API_KEYS,
+    "api_keys": integration_repositories.API_KEYS,
     "mfa_factors": mfa_repository.MFA_FACTORS,
-    "provider_configs": repositories.PROVIDER_CONFIGS,
-    "webhook_endpoints": repositories.WEBHOOK_ENDPOINTS,
-    "outbox": repositories.OUTBOX,
-    "audit": repositories.AUDIT,
-    "provider_events": repositories.PROVIDER_EVENTS,
+    "provider_configs": integration_repositories.PROVIDER_CONFIGS,
+    "webhook_endpoints": integration_repositories.WEBHOOK_ENDPOINTS,
+    "outbox": integration_repositories.OUTBOX,
+    "audit": integration_repositories.AUDIT,
+    "provider_events": integration_repositories.PROVIDER_EVENTS,
 }
 _WITH_SEQ = {"payments", "checkout_sessions", "refunds", "withdrawals", "outbox_events", "audit_events"}
 

@@ -30,24 +30,18 @@ from typing import Any, Final, Self
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from adapters.postgres.integration_repositories import (
+    ApiKeys,
+    Audit,
+    Outbox,
+    ProviderConfigs,
+    ProviderEvents,
+    WebhookEndpoints,
+)
 from adapters.postgres.ledger import PostgresLedgerStore
 from adapters.postgres.mfa_repository import MfaFactors
 from adapters.postgres.reconciliation import PostgresReconciliation
-from adapters.postgres.repositories import (
-    ApiKeys,
-    Audit,
-    Customers,
-    Links,
-    Outbox,
-    Payments,
-    ProviderConfigs,
-    ProviderEvents,
-    Refunds,
-    Sessions,
-    Tenants,
-    WebhookEndpoints,
-    Withdrawals,
-)
+from adapters.postgres.repositories import Customers, Links, Payments, Refunds, Sessions, Tenants, Withdrawals
 from adapters.postgres.rows import Scope, guarded
 from payments_core.ledger import Account, Balances, Entry, Hold, Transfer, TransferRequest
 from payments_core.ports import Clock, LedgerStore, ReconciliationStore
