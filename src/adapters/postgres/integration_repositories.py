@@ -11,7 +11,7 @@ security on every tenant-scoped call); the ones particular to these tables:
 
 from __future__ import annotations
 
-from adapters.postgres.rows import ALL_TENANTS, Repository, Table, guarded, paged
+from adapters.postgres.rows import ALL_TENANTS, ID, Repository, Table, guarded, paged
 from payments_core.model.access import ApiKey
 from payments_core.model.integrations import (
     AuditEvent,
@@ -21,8 +21,6 @@ from payments_core.model.integrations import (
     WebhookEndpoint,
 )
 from payments_core.ports import Page
-
-ID = ("tenant_id", "id")
 
 API_KEYS = Table("api_keys", ApiKey, ID, (*ID, "secret_hash", "created_at", "revoked_at"))
 PROVIDER_CONFIGS = Table("provider_configs", ProviderConfig, ("tenant_id", "provider"), (

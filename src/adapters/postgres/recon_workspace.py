@@ -43,11 +43,12 @@ OPEN_SIDE: Final = "SELECT reconciliation_side_open(%s::xid8), current_setting('
 NAME: Final = "SELECT 'recon_run_' || pg_current_xact_id(), current_setting('search_path')"
 CLOSE: Final = "SELECT reconciliation_workspace_close()"
 RUN: Final = "SELECT pg_current_xact_id()::text"
+# The storage parameters of the staged lines and the records: the tables a side session may commit
+# (see the invariants). The run's own session uses them too, so that either session makes the same.
+UNVACUUMED: Final = "WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)"
 # The planner prices every row a worker hands to the leader at 0.1, which keeps the batch's
 # conversion (a million rows, each worth far more work than its handing over) on one core, and the
 # join with the records too (it keeps a few rows, but the planner cannot tell how few).
-# The storage parameters of the tables a side session commits (see the invariants).
-UNVACUUMED: Final = "WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)"
 PARALLEL: Final = "SET LOCAL parallel_tuple_cost = 0.01"
 SERIAL: Final = "SET LOCAL parallel_tuple_cost TO DEFAULT"
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from adapters.postgres.rows import ALL_TENANTS, Repository, Table, guarded, paged
+from adapters.postgres.rows import ALL_TENANTS, ID, Repository, Table, guarded, paged
 from payments_core.errors import IdempotencyConflict
 from payments_core.model.access import Tenant
 from payments_core.model.customers import CustomerPreferences
@@ -32,8 +32,6 @@ from payments_core.model.payments import CheckoutSession, Payment, Refund
 from payments_core.model.wallet import Withdrawal
 from payments_core.ports import Page
 from payments_core.states import PaymentStatus, WithdrawalStatus
-
-ID = ("tenant_id", "id")
 
 # Each table: its name, the aggregate, the key, and the real columns (attributes of the aggregate).
 TENANTS = Table("tenants", Tenant, ("id",), ("id", "created_at"))

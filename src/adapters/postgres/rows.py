@@ -43,6 +43,8 @@ Params = Sequence[Any] | Mapping[str, Any]
 Query = LiteralString | sql.Composed
 
 ALL_TENANTS = "*"
+# The key of most tables: a tenant's own id for the row.
+ID = ("tenant_id", "id")
 
 
 class StorageFailure(DomainError):
