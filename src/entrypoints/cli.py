@@ -23,6 +23,9 @@ payments janitor [--once] [--interval S] [--batch N]
                                   long, apply their answers, expire sessions; one pass prints its
                                   counts as JSON
 
+A command whose output pipe closes under it (`payments reconcile --format json | head`) stops
+writing and exits 141, as a shell reports such a command, with no traceback; what it did stands.
+
 Each command imports what it needs itself: `payments reconcile` starts reading its statement
 before the database adapter and the core are imported (`reconcile_start`).
 """
@@ -31,10 +34,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+
+# What a shell reports for a command whose output pipe closed under it (128 + SIGPIPE).
+EXIT_OUTPUT_CLOSED = 141
 
 
 def _migrate() -> int:
@@ -207,6 +214,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader left (`| head`): what the command did stands; nothing more is written, the
+        # exit at shutdown included, which would flush into the closed pipe and fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OUTPUT_CLOSED
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         return _migrate()
     if args.command == "serve":

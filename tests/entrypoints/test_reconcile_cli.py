@@ -6,6 +6,8 @@ import csv
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -235,3 +237,26 @@ def test_a_bad_stripe_report_exits_2_naming_the_line_and_writes_nothing(
     with psycopg.connect(pg_url) as conn:
         left = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'recon\\_%'").fetchone()
     assert left == (0,)
+
+
+def test_a_report_piped_into_a_reader_that_leaves_ends_quietly_and_the_run_stands(shop, tmp_path):
+    """`payments reconcile --format json | head -1`: the report's pipe closes under it."""
+    tenant_id, payments = shop
+    path = statement(tmp_path / "piped.csv", payments)
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from entrypoints.cli import main; sys.exit(main(sys.argv[1:]))",
+    ]
+    child = subprocess.Popen(
+        [*command, *reconcile(path, tenant_id, "--format", "json", "--cutoff-hours", "0")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader is gone before the report is written
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    with postgres_core() as (core, _):
+        auditor = Principal.user(tenant_id, "auditor", ALL_SCOPES, datetime.now(UTC), livemode=False)
+        assert [run.lines for run in core.reconciliation.list_runs(auditor)] == [3]
