@@ -1,8 +1,9 @@
-"""Row-level security holds in parallel workers: a worker sees the tenant its leader sees.
+"""Row-level security holds in parallel workers, and reads the tenant once per query.
 
-The policy's test (`app_tenant_visible`) is PARALLEL SAFE so that large reads of tenant tables
-(the reconciliation batch) may use parallel workers; the workers take the leader's transaction-
-local `app.tenant_id` with the rest of its settings.
+Every tenant table's policy compares a row's tenant with the transaction's `app.tenant_id`, read
+in scalar subqueries (migration 0022): init plans, evaluated once by the leader and handed to the
+parallel workers, so that large reads of tenant tables (the reconciliation batch) may use workers
+and do not read the setting for every row.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import pytest
 
 from adapters.postgres.pool import make_pool
 from tests.adapters.postgres.aggregates import factory_with_tenants, payment
+
+ONCE_PER_QUERY = (
+    "((tenant_id = ( SELECT current_setting('app.tenant_id'::text, true) AS current_setting)) "
+    "OR (( SELECT current_setting('app.tenant_id'::text, true) AS current_setting) = '*'::text))"
+)
 
 
 @pytest.fixture
@@ -29,12 +35,27 @@ def force_parallel(conn) -> None:
     conn.execute("SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL max_parallel_workers_per_gather = 2")
 
 
-def test_the_tenant_test_is_parallel_safe(uow):
+def test_every_tenant_table_reads_the_tenant_once_per_query(uow):
     with uow() as work:
-        row = work.connection.execute(
-            "SELECT proparallel FROM pg_proc WHERE proname = 'app_tenant_visible'"
-        ).fetchone()
-    assert row == ("s",)
+        conn = work.connection
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND column_name = 'tenant_id'"
+            ).fetchall()
+        }
+        policies = dict(
+            conn.execute(
+                "SELECT c.relname, p.qual FROM pg_policies p "
+                "JOIN pg_class c ON c.relname = p.tablename AND c.relnamespace = 'public'::regnamespace "
+                "WHERE p.schemaname = 'public' AND c.relforcerowsecurity"
+            ).fetchall()
+        )
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN SELECT count(*) FROM payments").fetchall())
+    assert tables and tables <= set(policies), sorted(tables - set(policies))
+    assert {table: qual for table, qual in policies.items() if qual != ONCE_PER_QUERY} == {}
+    assert plan.count("InitPlan") == 2, plan
 
 
 def test_parallel_workers_see_only_the_leaders_tenant(uow):
