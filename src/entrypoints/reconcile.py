@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from adapters.statements import StatementError, open_statement
 from entrypoints.reconcile_start import Fingerprint
@@ -125,6 +123,9 @@ def _progress(console: Console, total: int | None) -> Iterator[Callable[[int], N
     if not console.is_terminal or total is None:
         yield None
         return
+    # Loaded only for a bar: a command whose output is not a terminal spends no start-up on it.
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
     columns = (TextColumn("staging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("lines", total=total)
@@ -180,6 +181,8 @@ def _csv(out: IO[str], breaks: list[Break]) -> None:
 
 
 def _text(out: IO[str], result: RunResult, breaks: list[Break]) -> None:
+    from rich.table import Table  # noqa: PLC0415 - only the text report draws tables
+
     run = result.run
     target = Console() if out is sys.stdout else Console(file=out, width=100)
     summary = Table(
