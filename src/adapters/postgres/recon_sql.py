@@ -44,7 +44,7 @@ FROM recon_stage"""  # noqa: S608 - constants only
 # Lines sharing (type, external id): all but the first are duplicates. One hash aggregate, on one
 # core: workers would only scan the lines and hand every one of them to the leader, which costs
 # more than its scanning them itself (0.95 -> 0.71 s at 1M lines), and the other core is free for
-# the records meanwhile (`_records_in_side`).
+# the records meanwhile (`read_records_in_side`).
 FIRSTS: Final = """
 SET LOCAL max_parallel_workers_per_gather = 0;
 CREATE UNLOGGED TABLE recon_firsts AS
@@ -115,7 +115,7 @@ def _records(where: str) -> str:
 # The records created within the period. The rows are many and the work on each (a join, the jsonb
 # fields) is more than handing it over: worth parallel workers where the server has them.
 RECORDS: Final = f"CREATE UNLOGGED TABLE recon_records {UNVACUUMED} AS {_records(IN_PERIOD)}"
-# The records read by a second session (`_records_in_side`), seen here under their usual name.
+# The records read by a second session (`read_records_in_side`), seen here under their usual name.
 RECORDS_VIEW: Final = "CREATE VIEW recon_records AS SELECT * FROM {}"
 # The join with the lines needs their number to put the smaller side in the hash.
 ANALYZE_RECORDS: Final = (

@@ -190,7 +190,7 @@ class PostgresReconciliation:
                 return (*duplicates, _read_records(self._conn, params))
             run = run_id_of(self._conn)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-records") as executor:
-                elsewhere = executor.submit(_records_in_side, second, run, tenant_id, params)
+                elsewhere = executor.submit(read_records_in_side, second, run, tenant_id, params)
                 duplicates = self._lines_passes(script, names_payouts)
                 schema, records = elsewhere.result()
         self._conn.execute(sql.SQL(q.RECORDS_VIEW).format(sql.Identifier(schema, "recon_records")))
@@ -326,7 +326,7 @@ def _read_records(conn: psycopg.Connection[Any], params: dict[str, Any]) -> int:
     return records
 
 
-def _records_in_side(
+def read_records_in_side(
     conn: psycopg.Connection[Any], run: str, tenant_id: str, params: dict[str, Any]
 ) -> tuple[str, int]:
     """`_read_records` in a second session, into the run's side schema, committed: the records are

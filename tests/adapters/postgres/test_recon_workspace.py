@@ -15,7 +15,7 @@ import pytest
 
 from adapters.postgres.pool import make_pool
 from adapters.postgres.recon_workspace import close_workspace, open_side, open_workspace
-from adapters.postgres.reconciliation import PostgresReconciliation, _records_in_side
+from adapters.postgres.reconciliation import PostgresReconciliation, read_records_in_side
 from adapters.postgres.rows import Scope
 from adapters.statements import StripeStatement
 from adapters.statements.plain import data_halves
@@ -232,7 +232,7 @@ def test_autovacuum_leaves_the_tables_a_side_commits_alone(pool, tmp_path):
         run = conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
         params = {"tenant": "t1", "provider": "stripe", "first": T0, "last": T0}
         with pool.connection() as side:
-            assert _records_in_side(side, run, "t1", params) == (f"recon_side_{run}", 0)
+            assert read_records_in_side(side, run, "t1", params) == (f"recon_side_{run}", 0)
         options = conn.execute(
             "SELECT c.relname, c.reloptions, t.reloptions FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class t ON t.oid = c.reltoastrelid "
