@@ -1,6 +1,5 @@
 """Seed 003 over HTTP: `POST /refunds`, in integer minor units, MFA required."""
 
-
 import pytest
 
 from tests.support.http import error_code, wait_for_a_fresh_window
