@@ -155,7 +155,7 @@ def _janitor(args: argparse.Namespace) -> int:
 def _reconcile(args: argparse.Namespace) -> int:
     from entrypoints.reconcile_start import draws_progress, fingerprint_soon  # noqa: PLC0415
 
-    fingerprint = fingerprint_soon(args.statement, lines=draws_progress())
+    fingerprint = fingerprint_soon(args.statement, lines=draws_progress)
     from entrypoints.composition import postgres_core  # noqa: PLC0415
     from entrypoints.reconcile import run  # noqa: PLC0415
 

@@ -194,7 +194,7 @@ def test_the_digest_read_on_a_thread_is_the_files_and_its_errors_come_with_it(tm
     path = tmp_path / "statement.csv"
     path.write_bytes(body)
     assert fingerprint_soon(path)() == (hashlib.sha256(body).hexdigest(), 300_000)
-    assert fingerprint_soon(path, lines=False)() == (hashlib.sha256(body).hexdigest(), None)
+    assert fingerprint_soon(path, lines=lambda: False)() == (hashlib.sha256(body).hexdigest(), None)
     with pytest.raises(FileNotFoundError):
         fingerprint_soon(tmp_path / "missing.csv")()
 
