@@ -4,13 +4,13 @@ Invariants
 - Together the steps answer `payments_core.matching.match` over the records the store reads: this
   tenant's and provider's created within the statement's period (widened by the window), and
   those outside it that a line names but nothing in the period answers (`recon_named`).
-- The million-row tables are read by five steps only: `SURVEY` and `FIRSTS` (duplicates) over the
-  lines, `PAYOUTS` (one aggregate of the lines that name a payout, skipped when none does),
-  `RECORDS` over our tables, and `ODD`, one hash join of the lines with the records on
-  (kind, provider id) that judges each first-tier pair as it is made and keeps only what is not a
-  clean pair (duplicates, judged breaks, lines and records left over, pairs whose reference names
-  another record). Clean pairs are counted, not written: their number follows from the rows the
-  join had in and left over (`Tally` in `reconciliation`).
+- The million-row tables are read by five steps only: `SURVEY` (unless staging surveyed the lines)
+  and `FIRSTS` (duplicates) over the lines, `PAYOUTS` (one aggregate of the lines that name a
+  payout, skipped when none does), `RECORDS` over our tables, and `ODD`, one hash join of the lines
+  with the records on (kind, provider id) that judges each first-tier pair as it is made and keeps
+  only what is not a clean pair (duplicates, judged breaks, lines and records left over, pairs
+  whose reference names another record). Clean pairs are counted, not written: their number
+  follows from the rows the join had in and left over (`Tally` in `reconciliation`).
 - The one join is exact when each line meets at most one record. Where a provider id is shared
   (by records in the period, or by a named record outside it), the first tier is done again, the
   slow way but only for those provider ids (`DISPUTED` to `REDO`): the answers never depend on
@@ -26,7 +26,10 @@ Invariants
 
 from __future__ import annotations
 
-from typing import Final
+from datetime import datetime
+from typing import Any, Final
+
+import attrs
 
 from adapters.postgres.recon_workspace import UNVACUUMED
 
@@ -35,11 +38,39 @@ KIND_OF_TYPE: Final = (
     "CASE {t} WHEN 'charge' THEN 'payment' WHEN 'refund' THEN 'refund' WHEN 'payout' THEN 'withdrawal' END"
 )
 
-# The statement's size and period, and whether any line names a payout, in one pass over the lines.
-SURVEY: Final = f"""
-SELECT min(occurred_at), max(occurred_at), count(*), count(*) FILTER (WHERE type IN {RECORD_TYPES}),
-       count(payout_id) FILTER (WHERE type <> 'payout') > 0
-FROM recon_stage"""  # noqa: S608 - constants only
+# The statement's size and period, and whether any line names a payout, in one pass over the lines
+# (`recon_staging` surveys each part it converts as it checks them: then `match` needs no pass).
+SURVEY_COLUMNS: Final = f"""
+min(occurred_at), max(occurred_at), count(*), count(*) FILTER (WHERE type IN {RECORD_TYPES}),
+count(payout_id) FILTER (WHERE type <> 'payout') > 0"""
+SURVEY: Final = f"SELECT {SURVEY_COLUMNS} FROM recon_stage"  # noqa: S608 - constants only
+
+
+@attrs.frozen
+class Survey:
+    """What `SURVEY` answers: the lines' period (None when there are none), their number, how many
+    are of a record's type, and whether any line that is no payout names a payout."""
+
+    start: datetime | None
+    end: datetime | None
+    lines: int
+    record_lines: int
+    names_payouts: bool
+
+    @classmethod
+    def of_row(cls, row: tuple[Any, ...]) -> Survey:
+        start, end, lines, record_lines, names_payouts = row
+        return cls(start, end, int(lines), int(record_lines), bool(names_payouts))
+
+    def __add__(self, other: Survey) -> Survey:
+        """The survey of two parts of one statement."""
+        starts = [t for t in (self.start, other.start) if t is not None]
+        ends = [t for t in (self.end, other.end) if t is not None]
+        return Survey(
+            min(starts, default=None), max(ends, default=None), self.lines + other.lines,
+            self.record_lines + other.record_lines, self.names_payouts or other.names_payouts,
+        )  # fmt: skip
+
 
 # Lines sharing (type, external id): all but the first are duplicates. One hash aggregate, on one
 # core: workers would only scan the lines and hand every one of them to the leader, which costs

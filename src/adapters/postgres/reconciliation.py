@@ -106,9 +106,12 @@ class PostgresReconciliation:
         self._conn = conn
         self._scope = scope
         self._side = side
+        # What staging a plain CSV learnt of the lines it staged, for `match`.
+        self._survey: q.Survey | None = None
 
     def stage(self, tenant_id: str, lines: Iterable[StagedLine], progress: Progress | None = None) -> int:
         count = 0
+        self._survey = None
         with guarded():
             self._scope.enter(tenant_id)
             open_workspace(self._conn)
@@ -135,12 +138,12 @@ class PostgresReconciliation:
             self._scope.enter(tenant_id)
             open_workspace(self._conn)
             self._conn.execute("DROP TABLE IF EXISTS recon_stage")
-            count = stage_csv(self._conn, plain, progress, self._side)
-            if count is None:
+            self._survey = stage_csv(self._conn, plain, progress, self._side)
+            if self._survey is None:
                 return None
         if progress is not None:
-            progress(count)
-        return count
+            progress(self._survey.lines)
+        return self._survey.lines
 
     def match(
         self, tenant_id: str, provider: str, run_id: str, rules: MatchRules, at: datetime
@@ -152,17 +155,18 @@ class PostgresReconciliation:
         with guarded():
             self._scope.enter(tenant_id)
             self._conn.execute(SETTINGS)
-            start, end, lines, record_lines, names_payouts = self._one(q.SURVEY)
-            first, last = (start, end) if start is not None else (at, at)
-            params |= {"first": first - rules.window, "last": last + rules.window, "start": start, "end": end}
+            survey, self._survey = self._survey or q.Survey.of_row(self._one(q.SURVEY)), None
+            first, last = survey.start or at, survey.end or at
+            params |= {"first": first - rules.window, "last": last + rules.window}
+            params |= {"start": survey.start, "end": survey.end}
             # Values bound client-side: statements with several parts go in one round trip.
             script = psycopg.ClientCursor(self._conn)
             duplicate_records, duplicate_others, records = self._lines_and_records(
-                script, tenant_id, params, bool(names_payouts)
+                script, tenant_id, params, survey.names_payouts
             )
             script.execute(q.ODD)
             loose, free, judged, settlements = self._one(q.TALLIES)
-            tally = Tally(loose, free, judged, records, record_lines - duplicate_records - settlements)
+            tally = Tally(loose, free, judged, records, survey.record_lines - duplicate_records - settlements)
             script.execute(q.SETTLEMENTS)
             script.execute(q.UNNAMED)
             named = script.execute(q.NAMED, params).rowcount
@@ -175,8 +179,8 @@ class PostgresReconciliation:
             per_kind = self._one(q.PER_KIND)[0]
             close_workspace(self._conn)
         counts = {kind.value: int(per_kind.get(kind.value, 0)) for kind in BreakKind}
-        informational = lines - record_lines - duplicate_others
-        return MatchOutcome(int(lines), int(clean), int(informational), counts)
+        informational = survey.lines - survey.record_lines - duplicate_others
+        return MatchOutcome(survey.lines, int(clean), int(informational), counts)
 
     def _lines_and_records(
         self, script: psycopg.ClientCursor[Any], tenant_id: str, params: dict[str, Any], names_payouts: bool

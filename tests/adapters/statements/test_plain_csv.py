@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.postgres.pool import make_pool
-from adapters.postgres.recon_workspace import close_workspace
+from adapters.postgres.recon_sql import SURVEY, Survey
+from adapters.postgres.recon_staging import stage_csv
+from adapters.postgres.recon_workspace import close_workspace, open_workspace
 from adapters.postgres.reconciliation import PostgresReconciliation
 from adapters.postgres.rows import Scope
 from adapters.statements import StatementError, StripeStatement
@@ -102,6 +104,24 @@ def test_the_stripe_sample_stages_identically_in_two_halves(pool):
     assert staged == staged_by_parser(STRIPE_SAMPLE)
     assert [line for line, *_ in staged] == list(range(2, len(staged) + 2)), "one line number each, no gap"
     assert reported[-1] == len(staged)
+
+
+@pytest.mark.parametrize("halves", [False, True])
+def test_staging_answers_the_survey_matching_would_make_of_the_staged_lines(pool, halves):
+    plain = StripeStatement(STRIPE_SAMPLE).plain_csv()
+    assert plain is not None
+    plain = attrs.evolve(plain, halves=partial(data_halves, STRIPE_SAMPLE, smallest=1) if halves else None)
+    with pool.connection() as conn:
+        Scope(conn).enter("t1")
+        open_workspace(conn)
+        survey = stage_csv(conn, plain, None, side=pool.connection)
+        row = conn.execute(SURVEY).fetchone()
+        assert row is not None
+        assert survey == Survey.of_row(tuple(row))
+        assert survey.start is not None and survey.start < survey.end
+        assert 0 < survey.record_lines < survey.lines and survey.names_payouts
+        close_workspace(conn)
+        conn.rollback()
 
 
 def test_a_file_outside_the_subset_is_declined_and_nothing_is_staged(store, tmp_path):
