@@ -62,6 +62,9 @@ def test_rotating_shows_the_new_secret_once_and_a_replay_withholds_it(api, pg_ur
     too_long = api.post(path, json={"overlapHours": 169}, headers=acme.headers())
     assert too_long.status_code == 400 and error_code(too_long) == "INVALID_PARAMETER"
     assert too_long.json()["error"]["details"]["field"] == "overlapHours"
+    misnamed = api.post(path, json={"overlap": 1}, headers=acme.headers())
+    assert misnamed.status_code == 400 and error_code(misnamed) == "INVALID_PARAMETER"
+    assert misnamed.json()["error"]["details"]["field"] == "overlap"
     stale = {"Authorization": f"Bearer {acme.token(mfa=False)}"}
     refused = api.post(path, headers=stale)
     assert refused.status_code == 401 and error_code(refused) == "MFA_CHALLENGE_REQUIRED"

@@ -159,6 +159,7 @@ def test_registering_with_an_idempotency_key_replays_the_same_endpoint(api):
         ({"url": URL, "eventTypes": "payment.succeeded"}, "eventTypes"),
         ({"url": URL, "eventTypes": ["payment.succeeded"] * 33}, "eventTypes"),
         ({"url": URL, "description": "d" * 201}, "description"),
+        ({"url": URL, "events": ["payment.succeeded"]}, "events"),
     ],
 )
 def test_bad_endpoint_input_is_refused_and_registers_nothing(api, body, field):

@@ -59,7 +59,9 @@ MAX_INBOUND_BODY: Final = 1024 * 1024
 EventType = Annotated[str, msgspec.Meta(max_length=MAX_EVENT_TYPE_LENGTH)]
 
 
-class EndpointBody(msgspec.Struct, rename="camel"):
+# A field this API does not know is refused, not ignored: `{"events": [...]}` would otherwise
+# register an endpoint for every event.
+class EndpointBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     url: Annotated[str, msgspec.Meta(max_length=MAX_URL_LENGTH)]
     event_types: Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=MAX_EVENT_TYPES)] = (
         msgspec.field(default_factory=lambda: [ALL_EVENTS])
@@ -67,7 +69,7 @@ class EndpointBody(msgspec.Struct, rename="camel"):
     description: Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_LENGTH)] | None = None
 
 
-class RotateSecretBody(msgspec.Struct, rename="camel"):
+class RotateSecretBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     overlap_hours: Annotated[int, msgspec.Meta(ge=0, le=MAX_OVERLAP_HOURS)] = DEFAULT_OVERLAP_HOURS
 
 
