@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
@@ -64,16 +64,17 @@ def fingerprint_soon(path: Path, lines: Callable[[], bool] = lambda: True) -> Ca
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(READ_SIZE):
-            digest.update(chunk)
+    for chunk in _reads(path):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
 def lines_of(path: Path) -> int:
     """The data lines: every line but the header."""
-    count = 0
+    return max(0, sum(chunk.count(b"\n") for chunk in _reads(path)) - 1)
+
+
+def _reads(path: Path) -> Iterator[bytes]:
     with path.open("rb") as stream:
         while chunk := stream.read(READ_SIZE):
-            count += chunk.count(b"\n")
-    return max(0, count - 1)
+            yield chunk
